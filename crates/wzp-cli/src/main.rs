@@ -1,0 +1,2 @@
+//! `wzp`: the headless command-line tool.
+fn main() {}

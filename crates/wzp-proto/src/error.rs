@@ -1,0 +1,122 @@
+//! The one error type of this crate.
+//!
+//! Every parser in wzp-proto reports *what* was wrong with its input, so that a
+//! receiver can count drops by reason and a person reading `wzp packet decode`
+//! output knows which byte to look at.
+
+use crate::codec::CodecId;
+
+/// Everything that can be wrong with bytes handed to this crate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtoError {
+    /// The input ended before a complete structure could be read.
+    #[error("truncated {what}: need {needed} bytes, got {got}")]
+    Truncated {
+        /// Which structure was being read.
+        what: &'static str,
+        /// Bytes needed for it.
+        needed: usize,
+        /// Bytes available.
+        got: usize,
+    },
+    /// The media header's version byte is not 0x02.
+    #[error("wrong media header version {found:#04x} (this implementation speaks 0x02)")]
+    WrongVersion {
+        /// The version byte found.
+        found: u8,
+    },
+    /// Reserved flag bits (3..0 of the flags byte) are not zero.
+    #[error("reserved flag bits set in flags byte {flags:#04x} (mask 0x0f must be zero)")]
+    ReservedBits {
+        /// The whole flags byte.
+        flags: u8,
+    },
+    /// The media type byte is above 3.
+    #[error("unknown media type {0} (0 audio, 1 video, 2 data, 3 control)")]
+    UnknownMediaType(u8),
+    /// The FEC ratio byte is above 200.
+    #[error("fec ratio byte {0} out of range 0..=200")]
+    FecRatioOutOfRange(u8),
+    /// A length field disagrees with the bytes actually present.
+    #[error("length mismatch in {what}: declared {declared}, actual {actual}")]
+    LengthMismatch {
+        /// Which structure carried the length.
+        what: &'static str,
+        /// The length the field declares.
+        declared: usize,
+        /// The length actually available.
+        actual: usize,
+    },
+    /// The compact frame tag is neither 0x00 (full) nor 0x01 (mini).
+    #[error("unknown compact frame tag {0:#04x} (0x00 full, 0x01 mini)")]
+    UnknownFrameTag(u8),
+    /// A mini frame arrived before any full header gave it a baseline.
+    #[error("mini frame before any full header: no baseline to expand it against")]
+    MiniBeforeBaseline,
+    /// A value is out of range for the field that would carry it.
+    #[error("{what} out of range: {value}")]
+    OutOfRange {
+        /// The field.
+        what: &'static str,
+        /// The offending value.
+        value: u64,
+    },
+    /// A codec id outside the table 0..=13.
+    #[error("unknown codec id {0}")]
+    UnknownCodec(u8),
+    /// A codec was used with the wrong media type.
+    #[error("codec {codec} is not a {expected} codec")]
+    CodecMediaMismatch {
+        /// The codec.
+        codec: CodecId,
+        /// The media type it was used for.
+        expected: &'static str,
+    },
+    /// A signal frame declares a body larger than the configured cap.
+    #[error("signal frame of {len} bytes exceeds the cap of {max} bytes")]
+    FrameTooLarge {
+        /// Declared body length.
+        len: usize,
+        /// Configured maximum.
+        max: usize,
+    },
+    /// A signal frame declares an empty body.
+    #[error("empty signal frame")]
+    EmptyFrame,
+    /// A signal body is not valid JSON for a known message.
+    #[error("malformed signal message: {0}")]
+    MalformedSignal(String),
+    /// A signal message carries a protocol version this implementation does not speak.
+    #[error("unsupported protocol version {found} (supported: {supported:?})")]
+    UnsupportedVersion {
+        /// Version found in the message.
+        found: u8,
+        /// Versions this implementation accepts.
+        supported: &'static [u8],
+    },
+    /// A textual value (hex id, fingerprint, base64 blob) could not be parsed.
+    #[error("invalid {what}: {reason}")]
+    InvalidText {
+        /// What was being parsed.
+        what: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = ProtoError> = std::result::Result<T, E>;
+
+/// Checks that `buf` holds at least `needed` bytes.
+pub(crate) fn need(buf: &[u8], needed: usize, what: &'static str) -> Result<()> {
+    if buf.len() < needed {
+        Err(ProtoError::Truncated {
+            what,
+            needed,
+            got: buf.len(),
+        })
+    } else {
+        Ok(())
+    }
+}
