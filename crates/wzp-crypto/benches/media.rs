@@ -1,0 +1,2 @@
+//! Placeholder until the media benchmarks land.
+fn main() {}
