@@ -49,7 +49,10 @@ pub struct MediaConfig {
 
 impl Default for MediaConfig {
     fn default() -> Self {
-        Self { max_packets_per_key: DEFAULT_MAX_PACKETS_PER_KEY, key_grace: DEFAULT_KEY_GRACE }
+        Self {
+            max_packets_per_key: DEFAULT_MAX_PACKETS_PER_KEY,
+            key_grace: DEFAULT_KEY_GRACE,
+        }
     }
 }
 
@@ -66,7 +69,12 @@ pub(crate) struct EpochKey {
 impl EpochKey {
     /// Derives the packet key, nonce salt and ratchet successor of `secret`
     /// for this sender and epoch.
-    pub(crate) fn derive(secret: &[u8; 32], fp: &Fingerprint, pid: ParticipantId, epoch: u32) -> Self {
+    pub(crate) fn derive(
+        secret: &[u8; 32],
+        fp: &Fingerprint,
+        pid: ParticipantId,
+        epoch: u32,
+    ) -> Self {
         let hk = Hkdf::<Sha256>::new(Some(b"wzp-v2 media"), secret);
         let mut ctx = [0u8; 22];
         ctx[..16].copy_from_slice(&fp.0);
@@ -139,7 +147,12 @@ pub struct MediaSender {
 
 impl MediaSender {
     /// A sender with a fresh random key at epoch 0.
-    pub fn new(pid: ParticipantId, fp: Fingerprint, config: &MediaConfig, rng: &mut impl CryptoRngCore) -> Self {
+    pub fn new(
+        pid: ParticipantId,
+        fp: Fingerprint,
+        config: &MediaConfig,
+        rng: &mut impl CryptoRngCore,
+    ) -> Self {
         let mut secret = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(secret.as_mut());
         Self {
@@ -155,7 +168,13 @@ impl MediaSender {
     /// A sender starting from a given secret and epoch (known-answer tests,
     /// or an engine restoring state).
     #[must_use]
-    pub fn with_secret(pid: ParticipantId, fp: Fingerprint, epoch: u32, secret: &[u8; 32], config: &MediaConfig) -> Self {
+    pub fn with_secret(
+        pid: ParticipantId,
+        fp: Fingerprint,
+        epoch: u32,
+        secret: &[u8; 32],
+        config: &MediaConfig,
+    ) -> Self {
         Self {
             pid,
             fp,
@@ -181,7 +200,12 @@ impl MediaSender {
     pub(crate) fn rotate_random(&mut self, rng: &mut impl CryptoRngCore) -> u32 {
         let mut secret = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(secret.as_mut());
-        self.key = EpochKey::derive(&secret, &self.fp, self.pid, self.key.epoch().wrapping_add(1));
+        self.key = EpochKey::derive(
+            &secret,
+            &self.fp,
+            self.pid,
+            self.key.epoch().wrapping_add(1),
+        );
         self.sealed_under_key = 0;
         self.key.epoch()
     }
@@ -190,14 +214,22 @@ impl MediaSender {
     /// `out` has capacity `plaintext.len() + OVERHEAD`). `plaintext` is the
     /// payload followed by the 4-byte QualityReport when the header's Q flag is
     /// set. Returns `true` when this call moved to a new (ratcheted) epoch.
-    pub fn seal(&mut self, header: &MediaHeader, plaintext: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+    pub fn seal(
+        &mut self,
+        header: &MediaHeader,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<bool> {
         if header.flags.quality_report && plaintext.len() < 4 {
             return Err(CryptoError::MissingQualityTrailer);
         }
         let slot = usize::from(header.stream.0);
         if let Some(Some(last)) = self.last_seq.get(slot) {
             if header.seq.diff(wzp_proto::Seq(*last)) <= 0 {
-                return Err(CryptoError::SeqNotIncreasing { stream: header.stream, seq: header.seq });
+                return Err(CryptoError::SeqNotIncreasing {
+                    stream: header.stream,
+                    seq: header.seq,
+                });
             }
         }
         let mut rotated = false;
@@ -205,7 +237,10 @@ impl MediaSender {
             self.key = self.key.ratchet(&self.fp, self.pid);
             self.sealed_under_key = 0;
             rotated = true;
-            tracing::debug!(epoch = self.key.epoch(), "media key ratcheted after packet limit");
+            tracing::debug!(
+                epoch = self.key.epoch(),
+                "media key ratcheted after packet limit"
+            );
         }
         let hb = header.encode();
         out.clear();
@@ -271,7 +306,11 @@ impl MediaReceiver {
     /// An empty receiver.
     #[must_use]
     pub fn new(config: &MediaConfig) -> Self {
-        Self { peers: HashMap::new(), grace: config.key_grace, stats: MediaStats::default() }
+        Self {
+            peers: HashMap::new(),
+            grace: config.key_grace,
+            stats: MediaStats::default(),
+        }
     }
 
     /// Counters so far.
@@ -287,7 +326,14 @@ impl MediaReceiver {
     /// Normally called by [`Session`](crate::Session) when a sender-key
     /// envelope opens; public for engines that distribute keys otherwise and
     /// for known-answer tests.
-    pub fn install(&mut self, sender: ParticipantId, fp: Fingerprint, epoch: u32, secret: &[u8; 32], now: Instant) {
+    pub fn install(
+        &mut self,
+        sender: ParticipantId,
+        fp: Fingerprint,
+        epoch: u32,
+        secret: &[u8; 32],
+        now: Instant,
+    ) {
         let grace = self.grace;
         let peer = self.peers.entry(sender).or_insert_with(|| PeerKeys {
             fp,
@@ -297,7 +343,12 @@ impl MediaReceiver {
         });
         if peer.fp != fp {
             // Same participant id, new identity: nothing from the old one is valid.
-            *peer = PeerKeys { fp, current: None, old: Vec::new(), replay: HashMap::new() };
+            *peer = PeerKeys {
+                fp,
+                current: None,
+                old: Vec::new(),
+                replay: HashMap::new(),
+            };
         }
         let key = EpochKey::derive(secret, &fp, sender, epoch);
         match &peer.current {
@@ -338,44 +389,79 @@ impl MediaReceiver {
     /// The earliest time an old key expires, if any.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.peers.values().flat_map(|p| p.old.iter().map(|(_, t)| *t)).min()
+        self.peers
+            .values()
+            .flat_map(|p| p.old.iter().map(|(_, t)| *t))
+            .min()
     }
 
     /// Decrypts a datagram from `sender` into `out` (cleared first; no
     /// allocation once `out` has capacity). Returns the authenticated header;
     /// `out` then holds the payload and, if the header's Q flag is set, the
     /// 4-byte QualityReport at its end.
-    pub fn open(&mut self, sender: ParticipantId, datagram: &[u8], now: Instant, out: &mut Vec<u8>) -> Result<MediaHeader> {
+    pub fn open(
+        &mut self,
+        sender: ParticipantId,
+        datagram: &[u8],
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> Result<MediaHeader> {
         let r = self.open_inner(sender, datagram, now, out);
         match &r {
             Ok(_) => self.stats.opened += 1,
             Err(CryptoError::Replayed { .. }) => self.stats.replayed += 1,
             Err(CryptoError::TooOld { .. }) => self.stats.too_old += 1,
             Err(CryptoError::MediaAuth { .. }) => self.stats.forged += 1,
-            Err(CryptoError::NoSenderKey(_) | CryptoError::UnknownEpoch { .. }) => self.stats.no_key += 1,
+            Err(CryptoError::NoSenderKey(_) | CryptoError::UnknownEpoch { .. }) => {
+                self.stats.no_key += 1
+            }
             Err(_) => self.stats.malformed += 1,
         }
         r
     }
 
-    fn open_inner(&mut self, sender: ParticipantId, d: &[u8], now: Instant, out: &mut Vec<u8>) -> Result<MediaHeader> {
+    fn open_inner(
+        &mut self,
+        sender: ParticipantId,
+        d: &[u8],
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> Result<MediaHeader> {
         if d.len() < OVERHEAD {
             return Err(CryptoError::DatagramTooShort { got: d.len() });
         }
         let header = MediaHeader::decode(d)?;
         let epoch = d[MEDIA_HEADER_LEN];
-        let peer = self.peers.get_mut(&sender).ok_or(CryptoError::NoSenderKey(sender))?;
+        let peer = self
+            .peers
+            .get_mut(&sender)
+            .ok_or(CryptoError::NoSenderKey(sender))?;
         let stream = header.stream;
-        let window = peer.replay.entry(stream).or_insert_with(|| ReplayWindow::new(window_for(header.media_type)));
+        let window = peer
+            .replay
+            .entry(stream)
+            .or_insert_with(|| ReplayWindow::new(window_for(header.media_type)));
         window.check(header.seq).map_err(|v| match v {
-            ReplayVerdict::Duplicate => CryptoError::Replayed { sender, stream, seq: header.seq },
-            ReplayVerdict::TooOld => CryptoError::TooOld { sender, stream, seq: header.seq },
+            ReplayVerdict::Duplicate => CryptoError::Replayed {
+                sender,
+                stream,
+                seq: header.seq,
+            },
+            ReplayVerdict::TooOld => CryptoError::TooOld {
+                sender,
+                stream,
+                seq: header.seq,
+            },
         })?;
         let choice = match &peer.current {
             None => return Err(CryptoError::NoSenderKey(sender)),
             Some(cur) if cur.wire_epoch() == epoch => KeyChoice::Current,
             Some(cur) => {
-                if let Some(i) = peer.old.iter().position(|(k, until)| k.wire_epoch() == epoch && *until > now) {
+                if let Some(i) = peer
+                    .old
+                    .iter()
+                    .position(|(k, until)| k.wire_epoch() == epoch && *until > now)
+                {
                     KeyChoice::Old(i)
                 } else if cur.epoch().wrapping_add(1) as u8 == epoch {
                     // The sender may have ratcheted after its packet limit.
@@ -413,5 +499,94 @@ impl MediaReceiver {
             return Err(CryptoError::MissingQualityTrailer);
         }
         Ok(header)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+    use wzp_proto::{CodecId, Seq, TimestampMs};
+
+    use super::*;
+
+    const FP: Fingerprint = Fingerprint([5; 16]);
+
+    fn header(stream: u8, seq: u32, video: bool) -> MediaHeader {
+        let codec = if video {
+            CodecId::H264Main
+        } else {
+            CodecId::Opus48k
+        };
+        MediaHeader::new(codec, StreamId(stream), Seq(seq), TimestampMs(seq))
+    }
+
+    #[test]
+    fn nonces_unique_across_senders_streams_epochs_and_seqs() {
+        // Worst case: every sender starts from the same secret.
+        let secret = [0x42u8; 32];
+        let mut seen = HashSet::new();
+        for pid in [0u16, 1, 2, 0x0100, u16::MAX] {
+            for epoch in [0u32, 1, 255, 256] {
+                let k = EpochKey::derive(&secret, &FP, ParticipantId(pid), epoch);
+                for stream in [0u8, 1, 2, 255] {
+                    for seq in [0u32, 1, 2, 0x0100, 0x0001_0000, u32::MAX] {
+                        let n = k.nonce_for(ParticipantId(pid), &header(stream, seq, false));
+                        assert!(
+                            seen.insert(n),
+                            "nonce repeated: {pid} {epoch} {stream} {seq}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn nonce_is_injective_within_a_key(a in (any::<u8>(), any::<u32>()), b in (any::<u8>(), any::<u32>())) {
+            prop_assume!(a != b);
+            let k = EpochKey::derive(&[1; 32], &FP, ParticipantId(3), 9);
+            let na = k.nonce_for(ParticipantId(3), &header(a.0, a.1, true));
+            let nb = k.nonce_for(ParticipantId(3), &header(b.0, b.1, true));
+            prop_assert_ne!(na, nb);
+        }
+
+        #[test]
+        fn seal_open_round_trip(payload in proptest::collection::vec(any::<u8>(), 4..1500),
+                                seqs in proptest::collection::btree_set(any::<u32>(), 1..20),
+                                stream in any::<u8>(), video in any::<bool>(), q in any::<bool>()) {
+            let cfg = MediaConfig::default();
+            let pid = ParticipantId(7);
+            let mut tx = MediaSender::with_secret(pid, FP, 3, &[9; 32], &cfg);
+            let mut rx = MediaReceiver::new(&cfg);
+            let now = Instant::now();
+            rx.install(pid, FP, 3, &[9; 32], now);
+            let mut sealed = Vec::new();
+            let mut opened = Vec::new();
+            // Sorted seqs are increasing, as the sender requires; open in reverse order.
+            let mut packets = Vec::new();
+            for s in &seqs {
+                let mut h = header(stream, *s, video);
+                h.flags.quality_report = q;
+                if tx.seal(&h, &payload, &mut sealed).is_ok() {
+                    prop_assert_eq!(sealed.len(), payload.len() + OVERHEAD);
+                    packets.push((h, sealed.clone()));
+                }
+            }
+            for (h, d) in packets.iter().rev() {
+                match rx.open(pid, d, now, &mut opened) {
+                    Ok(got) => {
+                        prop_assert_eq!(&got, h);
+                        prop_assert_eq!(&opened, &payload);
+                    }
+                    // Sequence numbers further apart than the window are legitimately too old.
+                    Err(CryptoError::TooOld { .. }) => {}
+                    Err(e) => prop_assert!(false, "{}", e),
+                }
+            }
+        }
     }
 }

@@ -47,7 +47,11 @@ impl ReplayWindow {
     #[must_use]
     pub fn new(size: u32) -> Self {
         let words = size.div_ceil(64).max(1);
-        Self { highest: None, size: words * 64, bits: vec![0; words as usize] }
+        Self {
+            highest: None,
+            size: words * 64,
+            bits: vec![0; words as usize],
+        }
     }
 
     /// The window size in packets.
@@ -63,7 +67,9 @@ impl ReplayWindow {
 
     /// Would `seq` be accepted? Does not change the window.
     pub fn check(&self, seq: Seq) -> Result<(), ReplayVerdict> {
-        let Some(high) = self.highest else { return Ok(()) };
+        let Some(high) = self.highest else {
+            return Ok(());
+        };
         let d = seq.diff(Seq(high));
         if d > 0 {
             return Ok(());
@@ -136,5 +142,38 @@ mod tests {
         assert_eq!(w.check(Seq(u32::MAX - 1)), Err(ReplayVerdict::Duplicate));
         assert_eq!(w.check(Seq(0)), Ok(()));
         assert_eq!(w.size(), 8192);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use std::collections::HashSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Against a model: accept iff never seen and within the window of the highest.
+        #[test]
+        fn matches_model(start in any::<u32>(), steps in proptest::collection::vec(-1500i32..1500, 1..300)) {
+            let mut w = ReplayWindow::new(AUDIO_WINDOW);
+            let mut seen: HashSet<u32> = HashSet::new();
+            let mut high: Option<u32> = None;
+            for d in steps {
+                let s = start.wrapping_add_signed(d);
+                let fresh = !seen.contains(&s);
+                let in_window = high.is_none_or(|h| Seq(s).diff(Seq(h)) > -i64::from(AUDIO_WINDOW));
+                let ok = w.check(Seq(s)).is_ok();
+                prop_assert_eq!(ok, fresh && in_window);
+                if ok {
+                    w.record(Seq(s));
+                    seen.insert(s);
+                    if high.is_none_or(|h| Seq(s).diff(Seq(h)) > 0) {
+                        high = Some(s);
+                    }
+                }
+            }
+        }
     }
 }

@@ -53,7 +53,9 @@ impl fmt::Debug for SafetyNumber {
 /// big-endian numbers mod 100000.
 fn half(id: &PublicIdentity) -> String {
     let key = id.to_bytes();
-    let mut h = Sha512::new_with_prefix(SAFETY_LABEL).chain_update(key).finalize();
+    let mut h = Sha512::new_with_prefix(SAFETY_LABEL)
+        .chain_update(key)
+        .finalize();
     for _ in 0..SAFETY_ITERATIONS {
         h = Sha512::new_with_prefix(h).chain_update(key).finalize();
     }
@@ -70,7 +72,11 @@ fn half(id: &PublicIdentity) -> String {
 #[must_use]
 pub fn safety_number(a: &PublicIdentity, b: &PublicIdentity) -> SafetyNumber {
     let (x, y) = (half(a), half(b));
-    if x <= y { SafetyNumber(x + &y) } else { SafetyNumber(y + &x) }
+    if x <= y {
+        SafetyNumber(x + &y)
+    } else {
+        SafetyNumber(y + &x)
+    }
 }
 
 /// A 6-digit code both ends of a pairwise channel derive from its key

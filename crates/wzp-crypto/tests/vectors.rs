@@ -100,9 +100,16 @@ fn media_vectors_open() {
         assert_eq!(hex::encode(header.encode()), v.header);
         assert_eq!(hex::encode(&out), v.plaintext);
         // Sealing the same packet gives the same bytes.
-        let mut tx = MediaSender::with_secret(pid, Fingerprint(fp), v.epoch, &h32(&v.secret), &MediaConfig::default());
+        let mut tx = MediaSender::with_secret(
+            pid,
+            Fingerprint(fp),
+            v.epoch,
+            &h32(&v.secret),
+            &MediaConfig::default(),
+        );
         let mut sealed = Vec::new();
-        tx.seal(&header, &hex::decode(&v.plaintext).unwrap(), &mut sealed).unwrap();
+        tx.seal(&header, &hex::decode(&v.plaintext).unwrap(), &mut sealed)
+            .unwrap();
         assert_eq!(sealed, datagram);
         let _ = MediaHeader::decode(&datagram).unwrap();
     }
