@@ -1,2 +1,51 @@
-//! `wzp`: the headless command-line tool.
-fn main() {}
+//! `wzp`: the headless command-line tool of WZP Desktop.
+//!
+//! Each subcommand lives in its own module; this file only parses arguments,
+//! sets up logging and maps errors to exit codes (0 ok, 1 failure, 2 usage).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod error;
+mod packet;
+
+use error::CliError;
+
+/// WZP: end-to-end encrypted calls over QUIC, from the command line.
+#[derive(Debug, Parser)]
+#[command(name = "wzp", version, about, long_about = None)]
+struct Cli {
+    /// Log filter (tracing env-filter syntax), e.g. `debug` or `wzp_proto=trace`.
+    #[arg(long, global = true, env = "WZP_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect media datagrams.
+    #[command(subcommand)]
+    Packet(packet::PacketCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let result: Result<(), CliError> = match cli.command {
+        Command::Packet(cmd) => packet::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -4,8 +4,6 @@
 //! receiver can count drops by reason and a person reading `wzp packet decode`
 //! output knows which byte to look at.
 
-use crate::codec::CodecId;
-
 /// Everything that can be wrong with bytes handed to this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -54,25 +52,9 @@ pub enum ProtoError {
     /// A mini frame arrived before any full header gave it a baseline.
     #[error("mini frame before any full header: no baseline to expand it against")]
     MiniBeforeBaseline,
-    /// A value is out of range for the field that would carry it.
-    #[error("{what} out of range: {value}")]
-    OutOfRange {
-        /// The field.
-        what: &'static str,
-        /// The offending value.
-        value: u64,
-    },
     /// A codec id outside the table 0..=13.
     #[error("unknown codec id {0}")]
     UnknownCodec(u8),
-    /// A codec was used with the wrong media type.
-    #[error("codec {codec} is not a {expected} codec")]
-    CodecMediaMismatch {
-        /// The codec.
-        codec: CodecId,
-        /// The media type it was used for.
-        expected: &'static str,
-    },
     /// A signal frame declares a body larger than the configured cap.
     #[error("signal frame of {len} bytes exceeds the cap of {max} bytes")]
     FrameTooLarge {
@@ -103,6 +85,30 @@ pub enum ProtoError {
         /// Why it failed.
         reason: String,
     },
+}
+
+impl ProtoError {
+    /// A short stable name for the kind of error, for drop counters, metrics
+    /// labels and machine-readable output.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Truncated { .. } => "truncated",
+            Self::WrongVersion { .. } => "wrong_version",
+            Self::ReservedBits { .. } => "reserved_bits",
+            Self::UnknownMediaType(_) => "unknown_media_type",
+            Self::FecRatioOutOfRange(_) => "fec_ratio_out_of_range",
+            Self::LengthMismatch { .. } => "length_mismatch",
+            Self::UnknownFrameTag(_) => "unknown_frame_tag",
+            Self::MiniBeforeBaseline => "mini_before_baseline",
+            Self::UnknownCodec(_) => "unknown_codec",
+            Self::FrameTooLarge { .. } => "frame_too_large",
+            Self::EmptyFrame => "empty_frame",
+            Self::MalformedSignal(_) => "malformed_signal",
+            Self::UnsupportedVersion { .. } => "unsupported_version",
+            Self::InvalidText { .. } => "invalid_text",
+        }
+    }
 }
 
 /// Result alias for this crate.
