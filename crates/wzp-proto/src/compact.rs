@@ -124,7 +124,8 @@ impl Compressor {
             && same_static_fields(&baseline, header)
             && (1..=MAX_MINI_SEQ_STEP).contains(&seq_step)
             && ts_step.abs() <= MAX_MINI_TS_STEP_MS;
-        compressible.then(|| MiniHeader {
+        // Truncation to the low bits is the point of a mini header.
+        compressible.then_some(MiniHeader {
             seq_lsb: header.seq.0 as u8,
             ts_lsb: header.timestamp.0 as u16,
             payload_len,

@@ -19,7 +19,7 @@ pub struct Seq(pub u32);
 impl Seq {
     /// The sequence number `n` steps after this one, wrapping.
     #[must_use]
-    pub fn add(self, n: u32) -> Seq {
+    pub fn wrapping_add(self, n: u32) -> Seq {
         Seq(self.0.wrapping_add(n))
     }
 
@@ -314,7 +314,7 @@ mod tests {
     fn seq_diff_wraps() {
         assert_eq!(Seq(1).diff(Seq(u32::MAX)), 2);
         assert_eq!(Seq(u32::MAX).diff(Seq(1)), -2);
-        assert_eq!(Seq(u32::MAX).add(3), Seq(2));
+        assert_eq!(Seq(u32::MAX).wrapping_add(3), Seq(2));
     }
 
     #[test]

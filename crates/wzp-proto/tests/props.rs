@@ -288,7 +288,7 @@ proptest! {
         let mut first = true;
         for (seq_step, ts_step, lose, change) in steps {
             if !first {
-                h.seq = h.seq.add(seq_step);
+                h.seq = h.seq.wrapping_add(seq_step);
                 h.timestamp = TimestampMs(h.timestamp.0.wrapping_add(ts_step));
             }
             if change == 0 {

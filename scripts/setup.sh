@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what building and testing WZP Desktop needs on a Debian machine.
+# Idempotent: installs only what is missing, and runs apt-get update at most once.
+# Usage: scripts/setup.sh   (as root, or with sudo available)
+set -euo pipefail
+
+# Debian packages the workspace needs today. Later parts of the project (audio,
+# video, the Tauri app) add theirs here.
+APT_PACKAGES=(
+  build-essential   # cc for crates with C parts
+  pkg-config
+  ca-certificates
+  git
+)
+
+sudo_if_needed() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  # The Rust toolchain comes from rustup; source its env if it is installed but not on PATH.
+  if [ -f "$HOME/.cargo/env" ]; then
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+  else
+    echo "setup: cargo not found; install Rust with rustup (https://rustup.rs) and rerun" >&2
+    exit 1
+  fi
+fi
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    rustup component add "$component"
+  fi
+done
