@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Every test: formatting, lints, and the whole workspace's tests.
-# Installs what it needs first (scripts/setup.sh).
+# Installs what it needs first (scripts/setup.sh) and starts the services the
+# tests use (scripts/harness.sh), stopping them on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# shellcheck source=scripts/harness.sh
+. scripts/harness.sh
+harness_init
+trap harness_stop EXIT
+harness_start_pulse
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
