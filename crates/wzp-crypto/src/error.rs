@@ -90,6 +90,9 @@ pub enum CryptoError {
         /// Responder named in the message.
         responder: ParticipantId,
     },
+    /// A connection proof (identity bound to a QUIC connection) does not verify.
+    #[error("connection proof does not verify for this identity, purpose and connection")]
+    BadConnectionProof,
     /// A signature does not verify: some signed field was altered in transit.
     #[error("handshake signature from {from} does not verify: a field was tampered with")]
     BadSignature {

@@ -19,6 +19,7 @@ pub mod envelope;
 pub mod error;
 pub mod identity;
 pub mod media;
+pub mod proof;
 pub mod replay;
 pub mod session;
 pub mod verify;
