@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::error::{ProtoError, Result, need};
 use crate::header::{MEDIA_HEADER_LEN, MEDIA_VERSION, MediaHeader};
 use crate::quality::{QUALITY_REPORT_LEN, QualityReport};
+use crate::types::ParticipantId;
 
 /// Tag byte of a compact frame carrying a full header.
 pub const TAG_FULL: u8 = 0x00;
@@ -133,6 +134,29 @@ impl<'a> Datagram<'a> {
     }
 }
 
+/// Bytes the relay puts in front of a datagram it forwards: the sender's
+/// participant id, so a receiver knows whose keys and whose compression
+/// context apply. The relay cannot change the media header itself, which is
+/// authenticated end to end.
+pub const FORWARD_PREFIX_LEN: usize = 2;
+
+/// Writes the relay-to-client form of a forwarded datagram:
+/// `sender(u16) || datagram`.
+pub fn write_forwarded(sender: ParticipantId, datagram: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&sender.0.to_be_bytes());
+    out.extend_from_slice(datagram);
+}
+
+/// Splits a forwarded datagram into its sender and the original datagram.
+pub fn parse_forwarded(buf: &[u8]) -> Result<(ParticipantId, &[u8])> {
+    need(buf, FORWARD_PREFIX_LEN + 1, "forwarded datagram")?;
+    let (prefix, rest) = buf.split_at(FORWARD_PREFIX_LEN);
+    Ok((
+        ParticipantId(u16::from_be_bytes([prefix[0], prefix[1]])),
+        rest,
+    ))
+}
+
 /// Splits a plaintext body into payload and QualityReport trailer (present when
 /// the header's Q flag is set).
 pub fn split_quality<'a>(
@@ -238,6 +262,21 @@ mod tests {
             })
         ));
         assert!(write_plain(&h, b"abc", None, &mut out).is_err());
+    }
+
+    #[test]
+    fn forwarded_prefix() {
+        let mut out = Vec::new();
+        write_forwarded(ParticipantId(0x0102), &[0x02, 9], &mut out);
+        assert_eq!(out, vec![0x01, 0x02, 0x02, 9]);
+        assert_eq!(
+            parse_forwarded(&out),
+            Ok((ParticipantId(0x0102), &[0x02, 9][..]))
+        );
+        assert!(matches!(
+            parse_forwarded(&[1, 2]),
+            Err(ProtoError::Truncated { .. })
+        ));
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub use framing::{DEFAULT_MAX_FRAME, FrameDecoder, FrameStats, write_frame};
 pub use header::{Flags, MEDIA_HEADER_LEN, MEDIA_VERSION, MediaHeader};
 pub use quality::{QUALITY_REPORT_LEN, QualityReport};
 pub use signal::{
-    Blob, Decoded, ErrorCode, HangupReason, PROTOCOL_VERSION, Participant, PublicKey,
+    Blob, CloseCode, Decoded, ErrorCode, HangupReason, PROTOCOL_VERSION, Participant, PublicKey,
     SUPPORTED_VERSIONS, SignalMessage, decode_body, write_body,
 };
 pub use types::{

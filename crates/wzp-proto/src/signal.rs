@@ -125,6 +125,47 @@ pub enum HangupReason {
     Other,
 }
 
+/// Application close codes a relay or client puts on a QUIC connection close,
+/// so the other side can tell a policy decision from a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(u32)]
+pub enum CloseCode {
+    /// Orderly end.
+    Normal = 0,
+    /// The peer broke the protocol.
+    ProtocolError = 1,
+    /// Token or identity proof refused.
+    Unauthorized = 2,
+    /// A limit (sessions, rooms, participants) was reached.
+    LimitReached = 3,
+    /// The client kept sending over its rate limit.
+    RateLimited = 4,
+    /// The relay is shutting down.
+    ShuttingDown = 5,
+    /// No common protocol version.
+    VersionMismatch = 6,
+    /// The client did not open its signal stream in time.
+    Timeout = 7,
+}
+
+impl CloseCode {
+    /// The code for a wire value; unknown values (from newer peers) are `None`.
+    #[must_use]
+    pub fn from_u64(v: u64) -> Option<Self> {
+        Some(match v {
+            0 => Self::Normal,
+            1 => Self::ProtocolError,
+            2 => Self::Unauthorized,
+            3 => Self::LimitReached,
+            4 => Self::RateLimited,
+            5 => Self::ShuttingDown,
+            6 => Self::VersionMismatch,
+            7 => Self::Timeout,
+            _ => return None,
+        })
+    }
+}
+
 /// Machine-readable class of a [`SignalMessage::Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -207,6 +248,9 @@ pub enum SignalMessage {
         /// Display name, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         alias: Option<String>,
+        /// Access token, if the relay requires one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
     },
     /// Relay -> client: registration accepted.
     PresenceAck {

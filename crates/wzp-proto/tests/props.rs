@@ -148,13 +148,16 @@ fn message() -> impl Strategy<Value = SignalMessage> {
             to,
             payload
         }),
-        (pk(), blob(), option::of(text())).prop_map(|(identity_pub, proof, alias)| {
-            SignalMessage::RegisterPresence {
-                identity_pub,
-                proof,
-                alias,
+        (pk(), blob(), option::of(text()), option::of(text())).prop_map(
+            |(identity_pub, proof, alias, token)| {
+                SignalMessage::RegisterPresence {
+                    identity_pub,
+                    proof,
+                    alias,
+                    token,
+                }
             }
-        }),
+        ),
         id16().prop_map(|f| SignalMessage::PresenceAck {
             fingerprint: Fingerprint(f)
         }),
