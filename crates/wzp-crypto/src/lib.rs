@@ -15,6 +15,7 @@
 //! * [`envelope`]: byte layout of the key-envelope payloads.
 #![forbid(unsafe_code)]
 
+mod aead;
 pub mod envelope;
 pub mod error;
 pub mod identity;

@@ -18,21 +18,20 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
 use hkdf::Hkdf;
 use rand_core::CryptoRngCore;
 use sha2::Sha256;
 use wzp_proto::{Fingerprint, MEDIA_HEADER_LEN, MediaHeader, ParticipantId, StreamId};
 use zeroize::Zeroizing;
 
+use crate::aead::{NONCE_LEN, PacketKey};
 use crate::error::{CryptoError, Result};
 use crate::replay::{ReplayVerdict, ReplayWindow, window_for};
 
 /// Bytes of overhead a sealed packet adds to its plaintext: header, epoch byte, tag.
 pub const OVERHEAD: usize = MEDIA_HEADER_LEN + 1 + TAG_LEN;
 /// AEAD tag length.
-pub const TAG_LEN: usize = 16;
+pub const TAG_LEN: usize = crate::aead::TAG_LEN;
 /// Default number of packets sealed under one key before it is ratcheted.
 pub const DEFAULT_MAX_PACKETS_PER_KEY: u32 = 1 << 16;
 /// Default time an old key is kept for packets still in flight.
@@ -57,12 +56,12 @@ impl Default for MediaConfig {
 }
 
 /// The key of one sender in one epoch, with everything derived from it.
-/// The cipher zeroizes its key on drop, the secrets are `Zeroizing`.
+/// The packet key and the secrets are zeroized on drop.
 pub(crate) struct EpochKey {
     epoch: u32,
     secret: Zeroizing<[u8; 32]>,
     next_secret: Zeroizing<[u8; 32]>,
-    aead: ChaCha20Poly1305,
+    aead: PacketKey,
     salt: [u8; 12],
 }
 
@@ -91,7 +90,7 @@ impl EpochKey {
             epoch,
             secret: Zeroizing::new(*secret),
             next_secret: next,
-            aead: ChaCha20Poly1305::new(key.as_ref().into()),
+            aead: PacketKey::new(&key),
             salt,
         }
     }
@@ -115,7 +114,7 @@ impl EpochKey {
         self.epoch as u8
     }
 
-    fn nonce(&self, pid: ParticipantId, header_bytes: &[u8]) -> Nonce {
+    fn nonce(&self, pid: ParticipantId, header_bytes: &[u8]) -> [u8; NONCE_LEN] {
         let mut n = self.salt;
         let [p0, p1] = pid.0.to_be_bytes();
         n[0] ^= p0;
@@ -125,12 +124,12 @@ impl EpochKey {
         for i in 0..4 {
             n[8 + i] ^= header_bytes[6 + i]; // seq, big-endian
         }
-        Nonce::from(n)
+        n
     }
 
     #[cfg(test)]
     pub(crate) fn nonce_for(&self, pid: ParticipantId, header: &MediaHeader) -> [u8; 12] {
-        self.nonce(pid, &header.encode()).into()
+        self.nonce(pid, &header.encode())
     }
 }
 
@@ -253,7 +252,7 @@ impl MediaSender {
         let tag = self
             .key
             .aead
-            .encrypt_in_place_detached(&nonce, aad, body)
+            .seal(nonce, aad, body)
             .map_err(|_| CryptoError::NoLocalKey)?;
         out.extend_from_slice(&tag);
         self.sealed_under_key += 1;
@@ -483,7 +482,7 @@ impl MediaReceiver {
         out.extend_from_slice(body);
         let nonce = key.nonce(sender, aad);
         key.aead
-            .decrypt_in_place_detached(&nonce, aad, out, Tag::from_slice(tag))
+            .open(nonce, aad, out, tag)
             .map_err(|_| CryptoError::MediaAuth { sender })?;
         if let KeyChoice::Ratchet(k) = choice {
             tracing::debug!(%sender, epoch = k.epoch(), "peer media key ratcheted");

@@ -48,7 +48,11 @@ fn message(purpose: ProofPurpose, identity: &[u8; 32], exporter: &[u8; EXPORTER_
 
 /// Signs the proof for `purpose` on the connection whose exporter value is `exporter`.
 #[must_use]
-pub fn prove(identity: &Identity, purpose: ProofPurpose, exporter: &[u8; EXPORTER_LEN]) -> [u8; 64] {
+pub fn prove(
+    identity: &Identity,
+    purpose: ProofPurpose,
+    exporter: &[u8; EXPORTER_LEN],
+) -> [u8; 64] {
     identity.sign(&message(purpose, &identity.public().to_bytes(), exporter))
 }
 
@@ -60,7 +64,9 @@ pub fn verify(
     exporter: &[u8; EXPORTER_LEN],
     proof: &[u8],
 ) -> Result<()> {
-    let sig: &[u8; 64] = proof.try_into().map_err(|_| CryptoError::BadConnectionProof)?;
+    let sig: &[u8; 64] = proof
+        .try_into()
+        .map_err(|_| CryptoError::BadConnectionProof)?;
     if identity.verify(&message(purpose, &identity.to_bytes(), exporter), sig) {
         Ok(())
     } else {
@@ -82,10 +88,30 @@ mod tests {
         let p = prove(&id, ProofPurpose::Join(room), &exp);
         assert!(verify(&id.public(), ProofPurpose::Join(room), &exp, &p).is_ok());
         let bad = |r: Result<()>| matches!(r, Err(CryptoError::BadConnectionProof));
-        assert!(bad(verify(&id.public(), ProofPurpose::Join(RoomId([2; 16])), &exp, &p)));
+        assert!(bad(verify(
+            &id.public(),
+            ProofPurpose::Join(RoomId([2; 16])),
+            &exp,
+            &p
+        )));
         assert!(bad(verify(&id.public(), ProofPurpose::Presence, &exp, &p)));
-        assert!(bad(verify(&id.public(), ProofPurpose::Join(room), &[0; 32], &p)));
-        assert!(bad(verify(&other.public(), ProofPurpose::Join(room), &exp, &p)));
-        assert!(bad(verify(&id.public(), ProofPurpose::Join(room), &exp, &p[..63])));
+        assert!(bad(verify(
+            &id.public(),
+            ProofPurpose::Join(room),
+            &[0; 32],
+            &p
+        )));
+        assert!(bad(verify(
+            &other.public(),
+            ProofPurpose::Join(room),
+            &exp,
+            &p
+        )));
+        assert!(bad(verify(
+            &id.public(),
+            ProofPurpose::Join(room),
+            &exp,
+            &p[..63]
+        )));
     }
 }

@@ -30,8 +30,6 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::Instant;
 
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, KeyInit, Nonce, Tag};
 use hkdf::Hkdf;
 use rand_core::CryptoRngCore;
 use sha2::{Digest, Sha256};
@@ -39,6 +37,7 @@ use wzp_proto::{Fingerprint, MediaHeader, ParticipantId};
 use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 use zeroize::Zeroizing;
 
+use crate::aead::{NONCE_LEN, PacketKey};
 use crate::envelope::{
     Context, ENVELOPE_VERSION, Reader, Role, TYPE_ANSWER, TYPE_FINISH, TYPE_OFFER, TYPE_SENDER_KEY,
     Transcript, check_header, offer_tbs, pids,
@@ -108,8 +107,8 @@ pub enum Event {
 }
 
 struct ChannelKeys {
-    send: ChaCha20Poly1305,
-    recv: ChaCha20Poly1305,
+    send: PacketKey,
+    recv: PacketKey,
     send_ctr: u64,
     recv_ctr: u64,
     short_code: ShortCode,
@@ -170,18 +169,18 @@ fn derive_channel(t: &Transcript, shared: &[u8; 32], role: Role) -> ChannelKeys 
         Role::Responder => (&ri, &ir),
     };
     ChannelKeys {
-        send: ChaCha20Poly1305::new(send.as_ref().into()),
-        recv: ChaCha20Poly1305::new(recv.as_ref().into()),
+        send: PacketKey::new(send),
+        recv: PacketKey::new(recv),
         send_ctr: 0,
         recv_ctr: 0,
         short_code: ShortCode::from_prk(&prk32),
     }
 }
 
-fn ctr_nonce(ctr: u64) -> Nonce {
-    let mut n = [0u8; 12];
+fn ctr_nonce(ctr: u64) -> [u8; NONCE_LEN] {
+    let mut n = [0u8; NONCE_LEN];
     n[4..].copy_from_slice(&ctr.to_be_bytes());
-    Nonce::from(n)
+    n
 }
 
 fn dh(secret: &StaticSecret, peer: &[u8; 32]) -> Result<Zeroizing<[u8; 32]>> {
@@ -333,7 +332,7 @@ impl Session {
         let (aad, body) = m.split_at_mut(10);
         let tag = keys
             .send
-            .encrypt_in_place_detached(&ctr_nonce(ctr), aad, body)
+            .seal(ctr_nonce(ctr), aad, body)
             .map_err(|_| CryptoError::ChannelAuth { from: self.local })?;
         m.extend_from_slice(&tag);
         self.transmits
@@ -593,12 +592,7 @@ impl Session {
         let (body, tag) = rest.split_at(36);
         let mut plain = Zeroizing::new(body.to_vec());
         keys.recv
-            .decrypt_in_place_detached(
-                &ctr_nonce(counter),
-                aad,
-                plain.as_mut(),
-                Tag::from_slice(tag),
-            )
+            .open(ctr_nonce(counter), aad, plain.as_mut(), tag)
             .map_err(|_| CryptoError::ChannelAuth { from })?;
         keys.recv_ctr += 1;
         let epoch = u32::from_be_bytes([plain[0], plain[1], plain[2], plain[3]]);
