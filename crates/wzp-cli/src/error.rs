@@ -19,6 +19,26 @@ pub enum CliError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// Identity or key material that was rejected (bad recovery words, seed,
+    /// public key or identity file).
+    #[error("{0}")]
+    Crypto(#[from] wzp_crypto::CryptoError),
+    /// `identity new`/`restore` would replace an existing identity.
+    #[error(
+        "an identity already exists at {path}; pass --force to replace it (it is lost unless its words were written down)"
+    )]
+    IdentityExists {
+        /// The identity file.
+        path: PathBuf,
+    },
+    /// No identity file where one was expected.
+    #[error(
+        "no identity at {path}: create one with `wzp identity new` or `wzp identity restore`, or pass --identity PATH"
+    )]
+    NoIdentity {
+        /// The identity file looked for.
+        path: PathBuf,
+    },
     /// Output could not be serialized.
     #[error("cannot write JSON output: {0}")]
     Json(#[from] serde_json::Error),

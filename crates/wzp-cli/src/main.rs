@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod error;
+mod identity;
 mod packet;
 
 use error::CliError;
@@ -28,6 +29,8 @@ enum Command {
     /// Inspect media datagrams.
     #[command(subcommand)]
     Packet(packet::PacketCommand),
+    /// Create, show, restore and verify the long-term identity.
+    Identity(identity::IdentityArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         .init();
     let result: Result<(), CliError> = match cli.command {
         Command::Packet(cmd) => packet::run(cmd),
+        Command::Identity(args) => identity::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
