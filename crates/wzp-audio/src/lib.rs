@@ -42,6 +42,8 @@ pub mod error;
 pub mod frame;
 pub mod io;
 pub mod jitter;
+pub mod mixer;
+pub mod quality;
 pub mod receiver;
 pub mod resample;
 
@@ -52,5 +54,7 @@ pub use io::{
     AudioSink, AudioSource, MemorySink, Pull, SilenceSource, ToneSource, WavSink, WavSource,
 };
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
+pub use mixer::{LevelMeter, Mixer, SpeakingLevel};
+pub use quality::{PathReport, QualityConfig, QualityController};
 pub use receiver::{AudioReceiver, FrameOrigin, ReceiverConfig, Receivers};
 pub use resample::StreamResampler;
