@@ -39,6 +39,12 @@ pub enum CliError {
         /// The identity file looked for.
         path: PathBuf,
     },
+    /// The relay failed to start or run.
+    #[error("{0}")]
+    Relay(#[from] wzp_relay::RelayError),
+    /// A network operation failed.
+    #[error("{0}")]
+    Transport(#[from] wzp_transport::TransportError),
     /// Output could not be serialized.
     #[error("cannot write JSON output: {0}")]
     Json(#[from] serde_json::Error),

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod error;
 mod identity;
+mod load;
 mod packet;
 
 use error::CliError;
@@ -31,6 +32,21 @@ enum Command {
     Packet(packet::PacketCommand),
     /// Create, show, restore and verify the long-term identity.
     Identity(identity::IdentityArgs),
+    /// Run a relay (an SFU that forwards end-to-end encrypted media it cannot read).
+    Relay(wzp_relay::RelayArgs),
+    /// Load-test a relay with synthetic participants.
+    Load(load::LoadArgs),
+}
+
+/// The async runtime for the network subcommands.
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Io {
+            path: "tokio runtime".into(),
+            source,
+        })
 }
 
 fn main() -> ExitCode {
@@ -44,6 +60,11 @@ fn main() -> ExitCode {
     let result: Result<(), CliError> = match cli.command {
         Command::Packet(cmd) => packet::run(cmd),
         Command::Identity(args) => identity::run(args),
+        Command::Relay(args) => runtime().and_then(|rt| {
+            rt.block_on(wzp_relay::cli::run(args))
+                .map_err(CliError::from)
+        }),
+        Command::Load(args) => runtime().and_then(|rt| rt.block_on(load::run(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -60,7 +60,8 @@ pub mod types;
 pub use codec::{CodecId, CodecInfo};
 pub use compact::{Compressor, Expander, ExpanderStats, FrameKind, MINI_FRAME_FULL_INTERVAL};
 pub use datagram::{
-    Datagram, MINI_HEADER_LEN, MiniHeader, TAG_FULL, TAG_MINI, split_quality, write_plain,
+    Datagram, FORWARD_PREFIX_LEN, MINI_HEADER_LEN, MiniHeader, TAG_FULL, TAG_MINI, parse_forwarded,
+    split_quality, write_forwarded, write_plain,
 };
 pub use error::{ProtoError, Result};
 pub use framing::{DEFAULT_MAX_FRAME, FrameDecoder, FrameStats, write_frame};

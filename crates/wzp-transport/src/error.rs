@@ -41,6 +41,14 @@ pub enum TransportError {
     /// Reading from a stream failed.
     #[error("stream read: {0}")]
     Read(#[from] quinn::ReadError),
+    /// The relay refused a request.
+    #[error("refused by relay ({code:?}): {message}")]
+    Refused {
+        /// Class of refusal.
+        code: wzp_proto::ErrorCode,
+        /// The relay's explanation.
+        message: String,
+    },
     /// The stream was closed (finished or reset) by the peer.
     #[error("signal stream closed by peer")]
     StreamClosed,

@@ -12,6 +12,7 @@
 //!   ([`WzpConnection::proof_exporter`], see `wzp_crypto::proof`).
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod connection;
 pub mod endpoint;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod pins;
 pub mod signal;
 pub mod tls;
 
+pub use client::RelayClient;
 pub use connection::{PathStats, WzpConnection};
 pub use endpoint::{ALPN, Connected, TransportParams, client_endpoint, connect, server_endpoint};
 pub use error::{Result, TransportError};

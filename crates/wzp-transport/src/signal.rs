@@ -30,6 +30,19 @@ impl SignalSender {
         Ok(())
     }
 
+    /// Writes bytes as they are, bypassing framing: for tests and fuzzing of
+    /// a peer's decoder, never for real messages.
+    pub async fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
+        self.send.write_all(bytes).await?;
+        Ok(())
+    }
+
+    /// Waits until the peer has received everything sent (after
+    /// [`SignalSender::finish`]) or stopped the stream.
+    pub async fn stopped(&mut self) {
+        let _ = self.send.stopped().await;
+    }
+
     /// Ends the stream cleanly after what was sent.
     pub fn finish(&mut self) {
         let _ = self.send.finish();
@@ -91,7 +104,9 @@ impl TransportError {
     pub fn is_fatal(&self) -> bool {
         !matches!(
             self,
-            Self::Proto(_) | Self::Datagram(quinn::SendDatagramError::TooLarge)
+            Self::Proto(_)
+                | Self::Refused { .. }
+                | Self::Datagram(quinn::SendDatagramError::TooLarge)
         )
     }
 }

@@ -1,0 +1,47 @@
+//! `wzp relay` / `wzp-relay`: run a relay until Ctrl-C or SIGTERM.
+
+use crate::config::{RelayArgs, Settings};
+use crate::error::{RelayError, Result};
+
+/// Runs the relay described by `args` until a shutdown signal, then shuts down
+/// gracefully (clients are told). Prints where it listens and its fingerprint.
+pub async fn run(args: RelayArgs) -> Result<()> {
+    let settings = Settings::resolve(&args)?;
+    let relay = crate::server::start(settings).await?;
+    // This is the binary's user-facing output, so it goes to stdout.
+    #[allow(clippy::print_stdout)]
+    {
+        println!(
+            "wzp relay listening on {} (QUIC, ALPN wzp)",
+            relay.local_addr()
+        );
+        println!("relay fingerprint: {}", relay.fingerprint());
+        match relay.metrics_addr() {
+            Some(a) => println!("metrics: http://{a}/metrics  health: http://{a}/healthz"),
+            None => println!("metrics: off"),
+        }
+    }
+    wait_for_shutdown().await?;
+    tracing::info!("shutting down");
+    relay.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_shutdown() -> Result<()> {
+    let io = |source| RelayError::Io {
+        what: "installing signal handler".into(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(io)?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map_err(io)?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.map_err(io)?;
+    Ok(())
+}
