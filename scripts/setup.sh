@@ -11,6 +11,11 @@ APT_PACKAGES=(
   pkg-config
   ca-certificates
   git
+  cmake                # wzp-audio: opusic-sys builds the bundled libopus 1.6 with cmake
+  libasound2-dev       # wzp-audio: cpal's ALSA host (linked even when PulseAudio is used)
+  pulseaudio           # wzp-audio device tests: user-space null sink started by scripts/harness.sh
+  pulseaudio-utils     # pactl, used by scripts/harness.sh to wait for PulseAudio
+  libasound2-plugins   # ALSA "default" -> PulseAudio, for cpal's ALSA host under the harness
 )
 
 sudo_if_needed() {

@@ -38,6 +38,7 @@
 
 pub mod analysis;
 pub mod codec;
+pub mod device;
 pub mod error;
 pub mod frame;
 pub mod io;
@@ -48,6 +49,7 @@ pub mod receiver;
 pub mod resample;
 
 pub use codec::{EncoderConfig, OpusDecoder, OpusEncoder, Recovery};
+pub use device::{CaptureDevice, DeviceEvent, DeviceInfo, Direction, PlaybackDevice, list_devices};
 pub use error::{AudioError, Result};
 pub use frame::{FrameDuration, SAMPLE_RATE};
 pub use io::{

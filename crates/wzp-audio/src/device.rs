@@ -1,0 +1,509 @@
+//! Audio devices through cpal: listing, opening, hot-plug.
+//!
+//! The cpal callbacks only move samples between the device and a lock-free
+//! single-producer/single-consumer ring (`rtrb`): no locks, no allocation, no
+//! logging. Down-mixing to mono happens in the callback (it is a sum); rate
+//! conversion to and from 48 kHz happens on the caller's side of the ring.
+//!
+//! Errors reported by cpal's error callback (device unplugged, server gone)
+//! are queued; [`CaptureDevice::poll`] / [`PlaybackDevice::poll`] turn them into
+//! [`DeviceEvent`]s and reopen the system default device, so a call keeps
+//! going on the laptop speakers when a headset is pulled out.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use cpal::{FromSample, Sample, SizedSample};
+
+use crate::error::{AudioError, Result};
+use crate::frame::SAMPLE_RATE;
+use crate::io::{AudioSink, AudioSource, Pull};
+use crate::resample::StreamResampler;
+
+/// Capture or playback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Microphone.
+    Input,
+    /// Speakers.
+    Output,
+}
+
+/// A device as the UI lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// Stable id (`host:device`, cpal's `DeviceId`), to store in settings.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Whether it is the system default for its direction.
+    pub is_default: bool,
+    /// Input or output.
+    pub direction: Direction,
+}
+
+/// Something that happened to a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceEvent {
+    /// The device in use went away or failed.
+    Lost {
+        /// Id of the lost device.
+        id: String,
+        /// What the backend said.
+        reason: String,
+    },
+    /// Now using this device (after a loss, the default).
+    Switched(DeviceInfo),
+    /// No device could be opened; the stream is silent until one appears.
+    Unavailable(String),
+}
+
+fn dev_err(e: impl std::fmt::Display) -> AudioError {
+    AudioError::Device(e.to_string())
+}
+
+fn info_of(d: &cpal::Device, direction: Direction, default_id: Option<&str>) -> Option<DeviceInfo> {
+    let id = d.id().ok()?.to_string();
+    let name = d
+        .description()
+        .map_or_else(|_| id.clone(), |x| x.to_string());
+    Some(DeviceInfo {
+        is_default: default_id == Some(id.as_str()),
+        id,
+        name,
+        direction,
+    })
+}
+
+/// Lists input and output devices of the default host.
+pub fn list_devices() -> Result<Vec<DeviceInfo>> {
+    let host = cpal::default_host();
+    let mut all = Vec::new();
+    let def_in = host
+        .default_input_device()
+        .and_then(|d| d.id().ok())
+        .map(|i| i.to_string());
+    let def_out = host
+        .default_output_device()
+        .and_then(|d| d.id().ok())
+        .map(|i| i.to_string());
+    for d in host.input_devices().map_err(dev_err)? {
+        all.extend(info_of(&d, Direction::Input, def_in.as_deref()));
+    }
+    for d in host.output_devices().map_err(dev_err)? {
+        all.extend(info_of(&d, Direction::Output, def_out.as_deref()));
+    }
+    Ok(all)
+}
+
+fn find(direction: Direction, id: Option<&str>) -> Result<cpal::Device> {
+    let host = cpal::default_host();
+    match id {
+        Some(id) => {
+            let did: cpal::DeviceId = id.parse().map_err(dev_err)?;
+            host.device_by_id(&did)
+                .ok_or_else(|| AudioError::DeviceNotFound(id.to_owned()))
+        }
+        None => match direction {
+            Direction::Input => host.default_input_device(),
+            Direction::Output => host.default_output_device(),
+        }
+        .ok_or_else(|| AudioError::DeviceNotFound(format!("default {direction:?} device"))),
+    }
+}
+
+/// Ring length: 500 ms at 48 kHz (devices above 48 kHz get proportionally less).
+const RING: usize = 24_000;
+
+/// Counters shared with callbacks (atomics only).
+#[derive(Debug, Default)]
+pub struct DeviceCounters {
+    /// Samples the callback could not store (ring full) or had to invent (ring empty).
+    pub xruns: AtomicU64,
+    /// Callback invocations.
+    pub callbacks: AtomicU64,
+}
+
+struct Open<T> {
+    /// Kept alive: dropping it stops the device.
+    _stream: cpal::Stream,
+    ring: T,
+    rate: u32,
+    info: DeviceInfo,
+}
+
+fn build_capture(
+    id: Option<&str>,
+    errors: mpsc::Sender<cpal::Error>,
+    counters: Arc<DeviceCounters>,
+) -> Result<Open<rtrb::Consumer<f32>>> {
+    let dev = find(Direction::Input, id)?;
+    let info = info_of(&dev, Direction::Input, None)
+        .ok_or_else(|| AudioError::Device("device has no id".into()))?;
+    let sup = dev.default_input_config().map_err(dev_err)?;
+    let channels = usize::from(sup.channels()).max(1);
+    let rate = sup.sample_rate();
+    let (prod, cons) = rtrb::RingBuffer::<f32>::new(RING);
+    let err_cb = move |e: cpal::Error| {
+        let _ = errors.send(e);
+    };
+    let cfg = low_latency(&sup);
+    let stream = match sup.sample_format() {
+        cpal::SampleFormat::F32 => input_stream::<f32>(&dev, cfg, channels, prod, counters, err_cb),
+        cpal::SampleFormat::I16 => input_stream::<i16>(&dev, cfg, channels, prod, counters, err_cb),
+        cpal::SampleFormat::I32 => input_stream::<i32>(&dev, cfg, channels, prod, counters, err_cb),
+        cpal::SampleFormat::U16 => input_stream::<u16>(&dev, cfg, channels, prod, counters, err_cb),
+        other => {
+            return Err(AudioError::Device(format!(
+                "unsupported sample format {other}"
+            )));
+        }
+    }?;
+    stream.play().map_err(dev_err)?;
+    Ok(Open {
+        _stream: stream,
+        ring: cons,
+        rate,
+        info,
+    })
+}
+
+fn input_stream<T: SizedSample>(
+    dev: &cpal::Device,
+    cfg: cpal::StreamConfig,
+    channels: usize,
+    mut prod: rtrb::Producer<f32>,
+    counters: Arc<DeviceCounters>,
+    err_cb: impl FnMut(cpal::Error) + Send + 'static,
+) -> Result<cpal::Stream>
+where
+    f32: FromSample<T>,
+{
+    dev.build_input_stream::<T, _, _>(
+        cfg,
+        move |data: &[T], _| {
+            // Real-time: sum channels, push; never block or allocate.
+            counters.callbacks.fetch_add(1, Ordering::Relaxed);
+            let scale = 1.0 / channels as f32;
+            for frame in data.chunks(channels) {
+                let s: f32 = frame.iter().map(|x| f32::from_sample(*x)).sum::<f32>() * scale;
+                if prod.push(s).is_err() {
+                    counters.xruns.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        },
+        err_cb,
+        None,
+    )
+    .map_err(dev_err)
+}
+
+fn build_playback(
+    id: Option<&str>,
+    errors: mpsc::Sender<cpal::Error>,
+    counters: Arc<DeviceCounters>,
+) -> Result<Open<rtrb::Producer<f32>>> {
+    let dev = find(Direction::Output, id)?;
+    let info = info_of(&dev, Direction::Output, None)
+        .ok_or_else(|| AudioError::Device("device has no id".into()))?;
+    let sup = dev.default_output_config().map_err(dev_err)?;
+    let channels = usize::from(sup.channels()).max(1);
+    let rate = sup.sample_rate();
+    let (prod, cons) = rtrb::RingBuffer::<f32>::new(RING);
+    let err_cb = move |e: cpal::Error| {
+        let _ = errors.send(e);
+    };
+    let cfg = low_latency(&sup);
+    let stream = match sup.sample_format() {
+        cpal::SampleFormat::F32 => {
+            output_stream::<f32>(&dev, cfg, channels, cons, counters, err_cb)
+        }
+        cpal::SampleFormat::I16 => {
+            output_stream::<i16>(&dev, cfg, channels, cons, counters, err_cb)
+        }
+        cpal::SampleFormat::I32 => {
+            output_stream::<i32>(&dev, cfg, channels, cons, counters, err_cb)
+        }
+        cpal::SampleFormat::U16 => {
+            output_stream::<u16>(&dev, cfg, channels, cons, counters, err_cb)
+        }
+        other => {
+            return Err(AudioError::Device(format!(
+                "unsupported sample format {other}"
+            )));
+        }
+    }?;
+    stream.play().map_err(dev_err)?;
+    Ok(Open {
+        _stream: stream,
+        ring: prod,
+        rate,
+        info,
+    })
+}
+
+fn output_stream<T: SizedSample + FromSample<f32>>(
+    dev: &cpal::Device,
+    cfg: cpal::StreamConfig,
+    channels: usize,
+    mut cons: rtrb::Consumer<f32>,
+    counters: Arc<DeviceCounters>,
+    err_cb: impl FnMut(cpal::Error) + Send + 'static,
+) -> Result<cpal::Stream> {
+    dev.build_output_stream::<T, _, _>(
+        cfg,
+        move |data: &mut [T], _| {
+            counters.callbacks.fetch_add(1, Ordering::Relaxed);
+            for frame in data.chunks_mut(channels) {
+                let s = cons.pop().unwrap_or_else(|_| {
+                    counters.xruns.fetch_add(1, Ordering::Relaxed);
+                    0.0
+                });
+                let v = T::from_sample(s);
+                frame.fill(v);
+            }
+        },
+        err_cb,
+        None,
+    )
+    .map_err(dev_err)
+}
+
+/// The device's default format with 10 ms callbacks requested: some hosts
+/// default to buffers of a second or more, which would make the ring run dry.
+fn low_latency(sup: &cpal::SupportedStreamConfig) -> cpal::StreamConfig {
+    let mut cfg = sup.config();
+    let want = (sup.sample_rate() / 100).max(64);
+    if let cpal::SupportedBufferSize::Range { min, max } = sup.buffer_size() {
+        cfg.buffer_size = cpal::BufferSize::Fixed(want.clamp(*min, *max));
+    } else {
+        cfg.buffer_size = cpal::BufferSize::Fixed(want);
+    }
+    cfg
+}
+
+fn is_loss(e: &cpal::Error) -> bool {
+    matches!(
+        e.kind(),
+        cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::DeviceChanged
+    )
+}
+
+/// A microphone as an [`AudioSource`] (48 kHz mono frames).
+pub struct CaptureDevice {
+    open: Option<Open<rtrb::Consumer<f32>>>,
+    resampler: StreamResampler,
+    chunk: Vec<f32>,
+    errors_tx: mpsc::Sender<cpal::Error>,
+    errors: mpsc::Receiver<cpal::Error>,
+    counters: Arc<DeviceCounters>,
+}
+
+impl std::fmt::Debug for CaptureDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureDevice")
+            .field("device", &self.open.as_ref().map(|o| &o.info))
+            .finish()
+    }
+}
+
+impl CaptureDevice {
+    /// Opens the device with this id, or the default with `None`.
+    pub fn open(id: Option<&str>) -> Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let counters = Arc::new(DeviceCounters::default());
+        let open = build_capture(id, tx.clone(), counters.clone())?;
+        Ok(Self {
+            resampler: StreamResampler::new(open.rate, SAMPLE_RATE, (open.rate / 100) as usize)?,
+            open: Some(open),
+            chunk: vec![0.0; 4800],
+            errors_tx: tx,
+            errors: rx,
+            counters,
+        })
+    }
+
+    /// The device in use.
+    #[must_use]
+    pub fn device(&self) -> Option<&DeviceInfo> {
+        self.open.as_ref().map(|o| &o.info)
+    }
+
+    /// Callback counters.
+    #[must_use]
+    pub fn counters(&self) -> &DeviceCounters {
+        &self.counters
+    }
+
+    /// Feeds an error as if the backend had reported it (tests of hot-plug).
+    pub fn inject_error(&self, e: cpal::Error) {
+        let _ = self.errors_tx.send(e);
+    }
+
+    /// Handles backend errors: on device loss, reopens the default device.
+    pub fn poll(&mut self) -> Vec<DeviceEvent> {
+        let mut events = Vec::new();
+        while let Ok(e) = self.errors.try_recv() {
+            if !is_loss(&e) {
+                tracing::warn!(error = %e, "capture stream error");
+                continue;
+            }
+            let id = self
+                .open
+                .as_ref()
+                .map(|o| o.info.id.clone())
+                .unwrap_or_default();
+            events.push(DeviceEvent::Lost {
+                id,
+                reason: e.to_string(),
+            });
+            self.open = None;
+            match build_capture(None, self.errors_tx.clone(), self.counters.clone()) {
+                Ok(o) => {
+                    match StreamResampler::new(o.rate, SAMPLE_RATE, (o.rate / 100) as usize) {
+                        Ok(r) => self.resampler = r,
+                        Err(e) => tracing::warn!(error = %e, "resampler for new device"),
+                    }
+                    events.push(DeviceEvent::Switched(o.info.clone()));
+                    self.open = Some(o);
+                }
+                Err(e) => events.push(DeviceEvent::Unavailable(e.to_string())),
+            }
+        }
+        events
+    }
+}
+
+impl AudioSource for CaptureDevice {
+    fn pull(&mut self, frame: &mut [f32]) -> Result<Pull> {
+        if let Some(o) = self.open.as_mut() {
+            let n = o.ring.slots().min(self.chunk.len());
+            if let Ok(chunk) = o.ring.read_chunk(n) {
+                let (a, b) = chunk.as_slices();
+                self.chunk[..a.len()].copy_from_slice(a);
+                self.chunk[a.len()..a.len() + b.len()].copy_from_slice(b);
+                chunk.commit_all();
+                self.resampler.push(&self.chunk[..n])?;
+            }
+        }
+        let got = self.resampler.pull(frame);
+        frame[got..].fill(0.0);
+        Ok(if got == frame.len() {
+            Pull::Audio
+        } else {
+            Pull::Partial(got)
+        })
+    }
+}
+
+/// Speakers as an [`AudioSink`] (48 kHz mono frames in).
+pub struct PlaybackDevice {
+    open: Option<Open<rtrb::Producer<f32>>>,
+    resampler: StreamResampler,
+    chunk: Vec<f32>,
+    errors_tx: mpsc::Sender<cpal::Error>,
+    errors: mpsc::Receiver<cpal::Error>,
+    counters: Arc<DeviceCounters>,
+}
+
+impl std::fmt::Debug for PlaybackDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlaybackDevice")
+            .field("device", &self.open.as_ref().map(|o| &o.info))
+            .finish()
+    }
+}
+
+impl PlaybackDevice {
+    /// Opens the device with this id, or the default with `None`.
+    pub fn open(id: Option<&str>) -> Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let counters = Arc::new(DeviceCounters::default());
+        let open = build_playback(id, tx.clone(), counters.clone())?;
+        Ok(Self {
+            resampler: StreamResampler::new(SAMPLE_RATE, open.rate, 480)?,
+            open: Some(open),
+            chunk: vec![0.0; 9600],
+            errors_tx: tx,
+            errors: rx,
+            counters,
+        })
+    }
+
+    /// The device in use.
+    #[must_use]
+    pub fn device(&self) -> Option<&DeviceInfo> {
+        self.open.as_ref().map(|o| &o.info)
+    }
+
+    /// Callback counters.
+    #[must_use]
+    pub fn counters(&self) -> &DeviceCounters {
+        &self.counters
+    }
+
+    /// Samples queued for the device (playout latency on our side of the ring).
+    #[must_use]
+    pub fn queued(&self) -> usize {
+        self.open.as_ref().map_or(0, |o| RING - o.ring.slots())
+    }
+
+    /// Feeds an error as if the backend had reported it (tests of hot-plug).
+    pub fn inject_error(&self, e: cpal::Error) {
+        let _ = self.errors_tx.send(e);
+    }
+
+    /// Handles backend errors: on device loss, reopens the default device.
+    pub fn poll(&mut self) -> Vec<DeviceEvent> {
+        let mut events = Vec::new();
+        while let Ok(e) = self.errors.try_recv() {
+            if !is_loss(&e) {
+                tracing::warn!(error = %e, "playback stream error");
+                continue;
+            }
+            let id = self
+                .open
+                .as_ref()
+                .map(|o| o.info.id.clone())
+                .unwrap_or_default();
+            events.push(DeviceEvent::Lost {
+                id,
+                reason: e.to_string(),
+            });
+            self.open = None;
+            match build_playback(None, self.errors_tx.clone(), self.counters.clone()) {
+                Ok(o) => {
+                    match StreamResampler::new(SAMPLE_RATE, o.rate, 480) {
+                        Ok(r) => self.resampler = r,
+                        Err(e) => tracing::warn!(error = %e, "resampler for new device"),
+                    }
+                    events.push(DeviceEvent::Switched(o.info.clone()));
+                    self.open = Some(o);
+                }
+                Err(e) => events.push(DeviceEvent::Unavailable(e.to_string())),
+            }
+        }
+        events
+    }
+}
+
+impl AudioSink for PlaybackDevice {
+    fn push(&mut self, frame: &[f32]) -> Result<()> {
+        self.resampler.push(frame)?;
+        let n = self.resampler.pull(&mut self.chunk);
+        if let Some(o) = self.open.as_mut() {
+            // Ring full means the device is behind; drop the excess rather than block.
+            let room = o.ring.slots().min(n);
+            if let Ok(mut w) = o.ring.write_chunk(room) {
+                let (a, b) = w.as_mut_slices();
+                let split = a.len();
+                a.copy_from_slice(&self.chunk[..split]);
+                b.copy_from_slice(&self.chunk[split..room]);
+                w.commit_all();
+            }
+        }
+        Ok(())
+    }
+}

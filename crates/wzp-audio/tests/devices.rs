@@ -1,0 +1,120 @@
+//! Device tests against a user-space PulseAudio null sink started by the test
+//! harness (scripts/harness.sh sets WZP_TEST_PULSE=1 and PULSE_SERVER). They
+//! skip, saying so, when it is not running.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use wzp_audio::analysis::dominant_frequency;
+use wzp_audio::{
+    AudioSink, AudioSource, CaptureDevice, DeviceEvent, Direction, PlaybackDevice, ToneSource,
+    list_devices,
+};
+
+fn pulse() -> bool {
+    if std::env::var_os("WZP_TEST_PULSE").is_none() {
+        println!(
+            "SKIPPED: WZP_TEST_PULSE is not set (no PulseAudio null sink); run through scripts/test.sh"
+        );
+        return false;
+    }
+    true
+}
+
+#[test]
+fn enumerates_devices_with_ids_and_names() {
+    if !pulse() {
+        return;
+    }
+    let devs = list_devices().unwrap();
+    for d in &devs {
+        println!(
+            "{:?} {:<40} {}{}",
+            d.direction,
+            d.id,
+            d.name,
+            if d.is_default { " (default)" } else { "" }
+        );
+    }
+    assert!(devs.iter().any(|d| d.direction == Direction::Input));
+    assert!(devs.iter().any(|d| d.direction == Direction::Output));
+    assert!(devs.iter().all(|d| !d.id.is_empty() && !d.name.is_empty()));
+    // Ids are stable: listing again gives the same ones.
+    let again: Vec<String> = list_devices().unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(devs.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), again);
+    // An id that does not exist is a clear error.
+    assert!(CaptureDevice::open(Some("pulseaudio:no-such-device")).is_err());
+}
+
+#[test]
+fn one_second_playback_is_captured_from_the_monitor() {
+    if !pulse() {
+        return;
+    }
+    let mut mic = CaptureDevice::open(None).unwrap();
+    let mut spk = PlaybackDevice::open(None).unwrap();
+    println!("capture {:?}\nplayback {:?}", mic.device(), spk.device());
+    let mut tone = ToneSource::new(1000.0, 0.5);
+    let mut frame = vec![0.0; 960];
+    let mut captured = Vec::new();
+    let start = Instant::now();
+    let mut next = start;
+    // Keep ~60 ms queued ahead of the device, pull what the microphone has.
+    while start.elapsed() < Duration::from_millis(1500) {
+        while spk.queued() < 9600 {
+            tone.pull(&mut frame).unwrap();
+            spk.push(&frame).unwrap();
+        }
+        let mut got = vec![0.0; 960];
+        if let wzp_audio::Pull::Audio = mic.pull(&mut got).unwrap() {
+            captured.extend_from_slice(&got);
+        }
+        next += Duration::from_millis(10);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let secs = captured.len() as f32 / 48_000.0;
+    println!(
+        "captured {secs:.2} s in 1.5 s; capture callbacks {}, playback callbacks {}",
+        mic.counters()
+            .callbacks
+            .load(std::sync::atomic::Ordering::Relaxed),
+        spk.counters()
+            .callbacks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
+    // Generous: callbacks run below real time on a busy machine.
+    assert!(secs > 0.3, "captured only {secs} s");
+    let tail = &captured[captured.len() / 2..];
+    let f = dominant_frequency(tail, 48_000);
+    println!("dominant frequency captured: {f} Hz");
+    assert!(
+        (f - 1000.0).abs() < 20.0,
+        "monitor did not carry the tone: {f} Hz"
+    );
+}
+
+#[test]
+fn simulated_device_loss_switches_to_default() {
+    if !pulse() {
+        return;
+    }
+    let mut mic = CaptureDevice::open(None).unwrap();
+    let mut spk = PlaybackDevice::open(None).unwrap();
+    let lost =
+        || cpal::Error::with_message(cpal::ErrorKind::DeviceNotAvailable, "unplugged (simulated)");
+    mic.inject_error(lost());
+    spk.inject_error(lost());
+    for events in [mic.poll(), spk.poll()] {
+        println!("{events:?}");
+        assert!(matches!(events.first(), Some(DeviceEvent::Lost { .. })));
+        assert!(matches!(events.get(1), Some(DeviceEvent::Switched(_))));
+    }
+    // Non-loss errors are logged, not acted on.
+    mic.inject_error(cpal::Error::new(cpal::ErrorKind::BackendError));
+    assert!(mic.poll().is_empty());
+    // Still running.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut f = vec![0.0; 960];
+    mic.pull(&mut f).unwrap();
+    spk.push(&f).unwrap();
+}
