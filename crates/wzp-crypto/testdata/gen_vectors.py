@@ -92,7 +92,7 @@ def media_vector(secret, sender_fp, sender_pid, epoch, header, plaintext):
 
 def short_code(ikm_hex):
     # The per-pair short code takes the channel's code key material (see
-    # PROTOCOL-CRYPTO.md); here we check only the final expansion step.
+    # docs/PROTOCOL.md section 5.3); here we check only the final expansion step.
     okm = hkdf_expand(bytes.fromhex(ikm_hex), b"wzp-v2 short code", 4)
     return "%06d" % (int.from_bytes(okm, "big") % 1000000)
 
