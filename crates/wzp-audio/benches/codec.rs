@@ -50,6 +50,33 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // What DRED costs: the same tier with DRED off, and plain Opus (no FEC/DTX/DRED).
+    for (name, cfg) in [
+        (
+            "Opus32k_fec_no_dred",
+            EncoderConfig {
+                dred_frames: 0,
+                ..EncoderConfig::for_codec(CodecId::Opus32k)
+            },
+        ),
+        ("Opus32k_plain", EncoderConfig::plain(CodecId::Opus32k)),
+    ] {
+        let mut enc = OpusEncoder::new(cfg).unwrap();
+        let mut dec = OpusDecoder::new().unwrap();
+        let mut pkt = vec![0u8; 1275];
+        let mut out = vec![0.0; 960];
+        let mut i = 0;
+        c.bench_function(&format!("opus_encode_decode_20ms/{name}"), |b| {
+            b.iter(|| {
+                let n = enc
+                    .encode(black_box(&frames[i % frames.len()]), &mut pkt)
+                    .unwrap();
+                dec.decode(&pkt[..n], &mut out).unwrap();
+                i += 1;
+                black_box(&out);
+            })
+        });
+    }
     let mut enc = OpusEncoder::new(EncoderConfig::for_codec(CodecId::Opus32k)).unwrap();
     let packets: Vec<Vec<u8>> = frames
         .iter()

@@ -41,6 +41,9 @@ pub struct ReceiverConfig {
     pub recovery: Option<Recovery>,
     /// Drop quiet frames (RMS below this) when the buffer is overfull.
     pub drain_quiet_rms: f32,
+    /// Opus PLC for frames that cannot be recovered; `false` plays silence
+    /// instead (only for the quality bench's "plain" baseline).
+    pub plc: bool,
 }
 
 impl Default for ReceiverConfig {
@@ -50,6 +53,7 @@ impl Default for ReceiverConfig {
             jitter: JitterConfig::default(),
             recovery: Some(Recovery::InbandFec),
             drain_quiet_rms: 0.02,
+            plc: true,
         }
     }
 }
@@ -171,24 +175,31 @@ impl AudioReceiver {
                     return Ok(FrameOrigin::Recovered);
                 }
                 self.jb.mark_concealed();
-                let n = self.dec.conceal(&mut self.scratch[..len]).unwrap_or(0);
-                self.fifo.extend(&self.scratch[..n]);
+                self.conceal_into_fifo(len);
                 Ok(FrameOrigin::Concealed)
             }
             Playout::Conceal { duration_ms, .. } => {
                 let len = (duration_ms as usize * SAMPLES_PER_MS).min(self.scratch.len());
-                let n = match self.dec.conceal(&mut self.scratch[..len]) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "PLC failed; playing silence");
-                        self.scratch[..len].fill(0.0);
-                        len
-                    }
-                };
-                self.fifo.extend(&self.scratch[..n]);
+                self.conceal_into_fifo(len);
                 Ok(FrameOrigin::Concealed)
             }
         }
+    }
+
+    fn conceal_into_fifo(&mut self, len: usize) {
+        if !self.cfg.plc {
+            self.fifo.extend(std::iter::repeat_n(0.0, len));
+            return;
+        }
+        let n = match self.dec.conceal(&mut self.scratch[..len]) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(error = %e, "PLC failed; playing silence");
+                self.scratch[..len].fill(0.0);
+                len
+            }
+        };
+        self.fifo.extend(&self.scratch[..n]);
     }
 
     fn decode_into_scratch(&mut self, payload: &[u8]) -> usize {

@@ -1,0 +1,195 @@
+//! Speech quality under loss: a speech WAV goes through Opus encode ->
+//! simulated network (seeded Gilbert-Elliott loss with bursts, 0-80 ms jitter)
+//! -> jitter buffer -> decode/recovery/PLC, and each output is scored against
+//! the input with PESQ wideband (tools/pesq_score.py, Python `pesq`).
+//!
+//! Run: `cargo run --release -p wzp-audio --example quality_bench -- [input.wav] [out_dir]`
+//! (defaults: assets/speech_48k.wav, target/quality-bench). Without Python and
+//! `pesq` it still writes the WAVs and prints "n/a" as the score.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use wzp_audio::io::write_wav;
+use wzp_audio::{
+    AudioReceiver, AudioSource, EncoderConfig, FrameOrigin, OpusEncoder, Pull, ReceiverConfig,
+    Recovery, WavSource,
+};
+use wzp_proto::{CodecId, Seq, TimestampMs};
+
+/// One pipeline variant.
+#[derive(Clone, Copy)]
+struct Variant {
+    name: &'static str,
+    enc: fn(CodecId, u8) -> EncoderConfig,
+    recovery: Option<Recovery>,
+    plc: bool,
+}
+
+fn wzp_enc(c: CodecId, loss: u8) -> EncoderConfig {
+    EncoderConfig {
+        expected_loss_pct: loss.max(15),
+        dtx: false,
+        ..EncoderConfig::for_codec(c)
+    }
+}
+
+fn plain_enc(c: CodecId, _: u8) -> EncoderConfig {
+    EncoderConfig::plain(c)
+}
+
+const VARIANTS: [Variant; 4] = [
+    Variant {
+        name: "plain Opus (no FEC, no PLC)",
+        enc: plain_enc,
+        recovery: None,
+        plc: false,
+    },
+    Variant {
+        name: "Opus + PLC",
+        enc: plain_enc,
+        recovery: None,
+        plc: true,
+    },
+    Variant {
+        name: "WZP: in-band FEC + PLC",
+        enc: wzp_enc,
+        recovery: Some(Recovery::InbandFec),
+        plc: true,
+    },
+    Variant {
+        name: "WZP: DRED + PLC",
+        enc: wzp_enc,
+        recovery: Some(Recovery::Dred),
+        plc: true,
+    },
+];
+
+/// Runs the clip through one variant at `loss_pct` with ~`burst_ms` bursts.
+fn run(
+    clip: &[f32],
+    v: Variant,
+    codec: CodecId,
+    loss_pct: u32,
+    seed: u64,
+) -> (Vec<f32>, wzp_audio::JitterStats) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut enc = OpusEncoder::new((v.enc)(codec, loss_pct as u8)).unwrap();
+    let mut rx = AudioReceiver::new(ReceiverConfig {
+        recovery: v.recovery,
+        plc: v.plc,
+        ..ReceiverConfig::default()
+    })
+    .unwrap();
+    let mut src = WavSource::from_samples(clip.to_vec());
+    let (mut pcm, mut pkt, mut out) = (vec![0.0; 960], vec![0u8; 1275], vec![0.0; 960]);
+    // Gilbert-Elliott: mean burst 8 packets (160 ms), stationary loss = loss_pct.
+    let p = f64::from(loss_pct) / 100.0;
+    let burst = 8.0;
+    let bad_to_good = 1.0 / burst;
+    let good_to_bad = if p > 0.0 {
+        p / (burst * (1.0 - p))
+    } else {
+        0.0
+    };
+    let mut bad = false;
+    let uni = |r: &mut ChaCha8Rng| f64::from(r.next_u32()) / f64::from(u32::MAX);
+    let t0 = Instant::now();
+    let mut net: Vec<(u64, u32, Vec<u8>)> = Vec::new();
+    let mut output = Vec::new();
+    let mut started = false;
+    let frames = clip.len() / 960 + 30;
+    for i in 0..frames as u32 {
+        let now_ms = u64::from(i) * 20;
+        {
+            // Past the end the source gives silence, which flushes the pipeline.
+            let _: Pull = src.pull(&mut pcm).unwrap();
+            let n = enc.encode(&pcm, &mut pkt).unwrap();
+            bad = if bad {
+                uni(&mut rng) >= bad_to_good
+            } else {
+                uni(&mut rng) < good_to_bad
+            };
+            if !bad {
+                let jitter = u64::from(rng.next_u32() % 81);
+                net.push((now_ms + 20 + jitter, i, pkt[..n].to_vec()));
+            }
+        }
+        let now = t0 + Duration::from_millis(now_ms);
+        net.sort_by_key(|x| x.0);
+        while net.first().is_some_and(|x| x.0 <= now_ms) {
+            let (_, seq, p) = net.remove(0);
+            rx.insert(Seq(seq), TimestampMs(seq * 20), &p, now);
+        }
+        let origin = rx.pull(now, &mut out).unwrap();
+        if started || origin != FrameOrigin::Silence {
+            started = true;
+            output.extend_from_slice(&out);
+        }
+    }
+    output.truncate(clip.len());
+    (output, rx.stats())
+}
+
+fn score(reference: &Path, degraded: &Path) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/pesq_score.py");
+    match std::process::Command::new("python3")
+        .arg(script)
+        .arg(reference)
+        .arg(degraded)
+        .output()
+    {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        _ => "n/a".to_owned(),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--convert") {
+        // Makes a 48 kHz mono 16-bit copy of any WAV (how assets/speech_48k.wav was made).
+        let clip = WavSource::open(&args[2]).unwrap();
+        write_wav(&args[3], clip.samples()).unwrap();
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let input = args
+        .get(1)
+        .map_or_else(|| root.join("assets/speech_48k.wav"), PathBuf::from);
+    let out_dir = args
+        .get(2)
+        .map_or_else(|| root.join("target/quality-bench"), PathBuf::from);
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let clip = WavSource::open(&input).unwrap().samples().to_vec();
+    let reference = out_dir.join("reference.wav");
+    write_wav(&reference, &clip).unwrap();
+    println!(
+        "input {} ({:.1} s); loss: Gilbert-Elliott, mean burst 160 ms; jitter 0-80 ms; seed 1",
+        input.display(),
+        clip.len() as f32 / 48_000.0
+    );
+    for codec in [CodecId::Opus32k, CodecId::Opus16k] {
+        println!("\n{codec:?}: PESQ-WB MOS-LQO");
+        print!("{:<30}", "variant \\ loss");
+        let losses = [0u32, 5, 10, 20, 30];
+        for l in losses {
+            print!("{:>8}", format!("{l}%"));
+        }
+        println!();
+        for (vi, v) in VARIANTS.iter().copied().enumerate() {
+            print!("{:<30}", v.name);
+            for l in losses {
+                let (out, _stats) = run(&clip, v, codec, l, 1);
+                let path = out_dir.join(format!("{codec:?}-v{vi}-loss{l}.wav"));
+                write_wav(&path, &out).unwrap();
+                print!("{:>8}", score(&reference, &path));
+                use std::io::Write;
+                std::io::stdout().flush().unwrap();
+            }
+            println!();
+        }
+    }
+}
