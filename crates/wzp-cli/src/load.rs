@@ -43,6 +43,12 @@ pub struct LoadArgs {
     /// Start a relay (`wzp relay` on a free loopback port) for the test and measure it.
     #[arg(long)]
     spawn_relay: bool,
+    /// Worker threads for the spawned relay (default: all CPUs).
+    #[arg(long, requires = "spawn_relay")]
+    relay_threads: Option<usize>,
+    /// Batching window for the spawned relay (its --batch-ms).
+    #[arg(long, default_value_t = 0, requires = "spawn_relay")]
+    relay_batch_ms: u64,
     /// Number of rooms.
     #[arg(long, default_value_t = 1)]
     rooms: usize,
@@ -138,7 +144,11 @@ impl Drop for SpawnedRelay {
     }
 }
 
-fn spawn_relay(limit_pps: usize) -> Result<SpawnedRelay, CliError> {
+fn spawn_relay(
+    limit_pps: usize,
+    relay_threads: Option<usize>,
+    batch_ms: u64,
+) -> Result<SpawnedRelay, CliError> {
     let exe = std::env::current_exe().map_err(|source| CliError::Io {
         path: PathBuf::from("current executable"),
         source,
@@ -161,6 +171,8 @@ fn spawn_relay(limit_pps: usize) -> Result<SpawnedRelay, CliError> {
             &limit_pps.to_string(),
         ])
         .args(["--max-bytes-per-sec", "100000000"])
+        .args(relay_threads.map(|t| format!("--threads={t}")))
+        .arg(format!("--batch-ms={batch_ms}"))
         .arg("--identity-file")
         .arg(dir.join("relay.key"))
         .stdout(Stdio::piped())
@@ -190,6 +202,8 @@ fn spawn_relay(limit_pps: usize) -> Result<SpawnedRelay, CliError> {
             fp = RelayFingerprint::parse(f).ok();
         }
     }
+    // Keep reading what the relay prints, so its stdout never fills or breaks.
+    std::thread::spawn(move || for _ in lines.by_ref() {});
     match (addr, fp) {
         (Some(addr), Some(fingerprint)) => Ok(SpawnedRelay {
             child,
@@ -230,7 +244,11 @@ pub async fn run(args: LoadArgs) -> Result<(), CliError> {
             0
         };
     let spawned = if args.spawn_relay {
-        Some(spawn_relay((per_sender_pps * 4).max(1000))?)
+        Some(spawn_relay(
+            (per_sender_pps * 4).max(1000),
+            args.relay_threads,
+            args.relay_batch_ms,
+        )?)
     } else {
         None
     };
@@ -356,7 +374,14 @@ pub async fn run(args: LoadArgs) -> Result<(), CliError> {
         }));
         // Churn: one member per room leaves and rejoins periodically.
         if args.churn_secs > 0 && i % args.participants == 0 {
-            let mut client = client;
+            tasks.push(tokio::spawn(drain_signals_until(
+                client.signals_in,
+                stop_at,
+            )));
+            let mut client = ChurnClient {
+                conn: client.conn,
+                signals_out: client.signals_out,
+            };
             let churn = Duration::from_secs(args.churn_secs);
             tasks.push(tokio::spawn(async move {
                 let mut joined = true;
@@ -368,16 +393,26 @@ pub async fn run(args: LoadArgs) -> Result<(), CliError> {
                             reason: wzp_proto::HangupReason::Normal,
                         }
                     } else {
-                        match client.hello(&id, room, None, None) {
+                        match wzp_transport::client::hello(&client.conn, &id, room, None, None) {
                             Ok(h) => h,
                             Err(_) => break,
                         }
                     };
-                    if client.send(&msg).await.is_err() {
+                    if client.signals_out.send(&msg).await.is_err() {
                         break;
                     }
                     joined = !joined;
                 }
+            }));
+        } else {
+            // Keep the signal stream open and read it (room updates), as a real client does.
+            tasks.push(tokio::spawn(drain_signals_until(
+                client.signals_in,
+                stop_at,
+            )));
+            tasks.push(tokio::spawn(async move {
+                let _keep = client.signals_out;
+                tokio::time::sleep_until(tokio::time::Instant::from_std(stop_at)).await;
             }));
         }
     }
@@ -436,6 +471,17 @@ pub async fn run(args: LoadArgs) -> Result<(), CliError> {
     };
     drop(spawned);
     print_report(&report, args.json)
+}
+
+/// The parts of a client the churn task needs.
+struct ChurnClient {
+    conn: wzp_transport::WzpConnection,
+    signals_out: wzp_transport::SignalSender,
+}
+
+async fn drain_signals_until(mut rx: wzp_transport::SignalReceiver, stop_at: Instant) {
+    let deadline = tokio::time::Instant::from_std(stop_at);
+    while let Ok(Ok(Some(_))) = tokio::time::timeout_at(deadline, rx.recv()).await {}
 }
 
 fn print_report(r: &Report, json: bool) -> Result<(), CliError> {

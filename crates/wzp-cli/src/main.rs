@@ -11,6 +11,7 @@ mod error;
 mod identity;
 mod load;
 mod packet;
+mod relay_token;
 
 use error::CliError;
 
@@ -34,6 +35,8 @@ enum Command {
     Identity(identity::IdentityArgs),
     /// Run a relay (an SFU that forwards end-to-end encrypted media it cannot read).
     Relay(wzp_relay::RelayArgs),
+    /// Mint a signed access token for a relay with a token secret.
+    RelayToken(relay_token::RelayTokenArgs),
     /// Load-test a relay with synthetic participants.
     Load(load::LoadArgs),
 }
@@ -49,6 +52,18 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         })
 }
 
+/// The relay's runtime: `threads` workers (all CPUs by default).
+fn relay_runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime, CliError> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        b.worker_threads(n.max(1));
+    }
+    b.enable_all().build().map_err(|source| CliError::Io {
+        path: "tokio runtime".into(),
+        source,
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
@@ -60,10 +75,11 @@ fn main() -> ExitCode {
     let result: Result<(), CliError> = match cli.command {
         Command::Packet(cmd) => packet::run(cmd),
         Command::Identity(args) => identity::run(args),
-        Command::Relay(args) => runtime().and_then(|rt| {
+        Command::Relay(args) => relay_runtime(args.threads).and_then(|rt| {
             rt.block_on(wzp_relay::cli::run(args))
                 .map_err(CliError::from)
         }),
+        Command::RelayToken(args) => relay_token::run(args),
         Command::Load(args) => runtime().and_then(|rt| rt.block_on(load::run(args))),
     };
     match result {

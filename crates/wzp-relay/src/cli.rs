@@ -8,18 +8,25 @@ use crate::error::{RelayError, Result};
 pub async fn run(args: RelayArgs) -> Result<()> {
     let settings = Settings::resolve(&args)?;
     let relay = crate::server::start(settings).await?;
-    // This is the binary's user-facing output, so it goes to stdout.
-    #[allow(clippy::print_stdout)]
+    // The operator's view of the relay goes to stdout. A closed stdout (the
+    // parent stopped reading) must not take the relay down, so errors are ignored.
     {
-        println!(
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
             "wzp relay listening on {} (QUIC, ALPN wzp)",
             relay.local_addr()
         );
-        println!("relay fingerprint: {}", relay.fingerprint());
-        match relay.metrics_addr() {
-            Some(a) => println!("metrics: http://{a}/metrics  health: http://{a}/healthz"),
-            None => println!("metrics: off"),
-        }
+        let _ = writeln!(out, "relay fingerprint: {}", relay.fingerprint());
+        let _ = match relay.metrics_addr() {
+            Some(a) => writeln!(
+                out,
+                "metrics: http://{a}/metrics  health: http://{a}/healthz"
+            ),
+            None => writeln!(out, "metrics: off"),
+        };
+        let _ = out.flush();
     }
     wait_for_shutdown().await?;
     tracing::info!("shutting down");

@@ -66,6 +66,12 @@ pub struct RelayArgs {
     /// Keyframe requests for one stream within this many ms become one [default: 200].
     #[arg(long, env = "WZP_RELAY_KEYFRAME_WINDOW_MS")]
     pub keyframe_window_ms: Option<u64>,
+    /// Hold media for one receiver up to this many ms so several datagrams share a UDP packet (0 = send at once) [default: 0].
+    #[arg(long, env = "WZP_RELAY_BATCH_MS")]
+    pub batch_ms: Option<u64>,
+    /// Worker threads for the relay's runtime [default: number of CPUs].
+    #[arg(long, env = "WZP_RELAY_THREADS")]
+    pub threads: Option<usize>,
     /// An access token clients may present (repeat for several). Setting any token makes tokens required.
     #[arg(long = "token", env = "WZP_RELAY_TOKENS", value_delimiter = ',')]
     pub tokens: Vec<String>,
@@ -84,6 +90,7 @@ struct FileConfig {
     tls_key_file: Option<PathBuf>,
     ring_timeout_secs: Option<u64>,
     keyframe_window_ms: Option<u64>,
+    batch_ms: Option<u64>,
     limits: FileLimits,
     tokens: FileTokens,
 }
@@ -134,6 +141,8 @@ pub struct Settings {
     pub core: CoreConfig,
     /// Per-client media rate limits.
     pub rate: RateLimits,
+    /// Per-receiver batching window for forwarded media (zero: none).
+    pub batch: Duration,
 }
 
 fn positive<T: PartialOrd + Default + std::fmt::Display>(setting: &'static str, v: T) -> Result<T> {
@@ -304,12 +313,20 @@ impl Settings {
                     .unwrap_or(200),
             ),
         };
+        let batch_ms = args.batch_ms.or(file.batch_ms).unwrap_or(0);
+        if batch_ms > 20 {
+            return Err(RelayError::Config {
+                setting: "batch_ms",
+                reason: format!("{batch_ms} ms would add audible delay; at most 20"),
+            });
+        }
         Ok(Self {
             listen,
             metrics_listen,
             identity,
             core,
             rate,
+            batch: Duration::from_millis(batch_ms),
         })
     }
 }

@@ -833,3 +833,35 @@ async fn shutdown_tells_clients() {
         "{why}"
     );
 }
+
+#[tokio::test]
+async fn batched_forwarding_delivers_everything_in_order() {
+    let r = relay(RelayArgs {
+        batch_ms: Some(3),
+        ..args()
+    })
+    .await;
+    let m = room_of(&r, 3, RoomId::from_name("batch")).await;
+    for seq in 0..200 {
+        m[0].0.conn.send_media(audio(seq, b"b")).unwrap();
+        m[1].0.conn.send_media(audio(seq, b"c")).unwrap();
+        if seq % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    let got = recv_media(&m[2].0, 400, WAIT).await;
+    assert_eq!(got.len(), 400);
+    for sender in [m[0].2, m[1].2] {
+        let seqs: Vec<u32> = got
+            .iter()
+            .filter(|(p, _)| *p == sender)
+            .map(|(_, d)| u32::from_be_bytes([d[6], d[7], d[8], d[9]]))
+            .collect();
+        assert_eq!(
+            seqs,
+            (0..200).collect::<Vec<u32>>(),
+            "per-sender order kept"
+        );
+    }
+    r.shutdown().await;
+}

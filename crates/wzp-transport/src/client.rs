@@ -32,6 +32,27 @@ pub struct RelayClient {
     pub relay: RelayFingerprint,
 }
 
+/// The `hello` that joins `room` as `identity` on `conn`, with a proof bound
+/// to that connection (so it cannot be replayed on another).
+pub fn hello(
+    conn: &WzpConnection,
+    identity: &Identity,
+    room: RoomId,
+    alias: Option<String>,
+    token: Option<String>,
+) -> Result<SignalMessage> {
+    let exporter = conn.proof_exporter()?;
+    Ok(SignalMessage::Hello {
+        protocol_version: PROTOCOL_VERSION,
+        supported_versions: SUPPORTED_VERSIONS.to_vec(),
+        room,
+        identity_pub: PublicKey(identity.public().to_bytes()),
+        proof: Blob(prove(identity, ProofPurpose::Join(room), &exporter).to_vec()),
+        alias,
+        token,
+    })
+}
+
 impl RelayClient {
     /// Connects and opens the signal stream.
     pub async fn connect(
@@ -59,16 +80,7 @@ impl RelayClient {
         alias: Option<String>,
         token: Option<String>,
     ) -> Result<SignalMessage> {
-        let exporter = self.conn.proof_exporter()?;
-        Ok(SignalMessage::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            supported_versions: SUPPORTED_VERSIONS.to_vec(),
-            room,
-            identity_pub: PublicKey(identity.public().to_bytes()),
-            proof: Blob(prove(identity, ProofPurpose::Join(room), &exporter).to_vec()),
-            alias,
-            token,
-        })
+        hello(&self.conn, identity, room, alias, token)
     }
 
     /// The `register_presence` for direct calls, with a proof bound to this connection.

@@ -1,0 +1,130 @@
+//! `wzp relay`, `wzp load` and `wzp relay-token` as a person runs them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn wzp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wzp"))
+}
+
+#[test]
+fn relay_starts_prints_fingerprint_carries_media_and_stops_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("wzp-relay-cli-{}", std::process::id()));
+    let mut relay = wzp()
+        .args([
+            "relay",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--identity-file",
+        ])
+        .arg(dir.join("relay.key"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(relay.stdout.take().unwrap()).lines();
+    let listen = lines.next().unwrap().unwrap();
+    let fp_line = lines.next().unwrap().unwrap();
+    let addr = listen
+        .strip_prefix("wzp relay listening on ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let fp = fp_line
+        .strip_prefix("relay fingerprint: ")
+        .unwrap()
+        .to_string();
+    assert_eq!(fp.len(), 32 * 3 - 1, "{fp}");
+    // Two synthetic participants exchange audio through it.
+    let out = wzp()
+        .args([
+            "load",
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &fp,
+            "--participants",
+            "2",
+        ])
+        .args(["--warmup", "1", "--duration", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sent = v["sent_packets"].as_u64().unwrap();
+    assert!(sent >= 150, "sent {sent}");
+    assert!(v["delivery_pct"].as_f64().unwrap() >= 99.0, "{v}");
+    // A wrong pin is refused by name.
+    let bad = "00:".repeat(31) + "00";
+    let out = wzp()
+        .args([
+            "load",
+            "--relay",
+            &addr,
+            "--relay-fingerprint",
+            &bad,
+            "--participants",
+            "2",
+            "--duration",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("relay key changed"));
+    // SIGTERM: a graceful exit.
+    let status = Command::new("kill")
+        .args(["-TERM", &relay.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(relay.wait().unwrap().success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn relay_refuses_a_bad_setting_by_name() {
+    let out = wzp()
+        .args(["relay", "--listen", "nowhere"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("invalid setting `listen`"), "{err}");
+}
+
+#[test]
+fn relay_token_mints_a_token_the_relay_accepts() {
+    let dir = std::env::temp_dir().join(format!("wzp-token-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "a-secret-of-at-least-16-bytes\n").unwrap();
+    let out = wzp()
+        .args(["relay-token", "--secret-file"])
+        .arg(&secret)
+        .args(["--name", "alice", "--days", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let policy = wzp_relay::tokens::TokenPolicy {
+        static_tokens: Default::default(),
+        hmac_secret: Some(b"a-secret-of-at-least-16-bytes".to_vec()),
+    };
+    assert_eq!(policy.check(Some(&token), 0), Ok(Some("alice".into())));
+    let bad = wzp()
+        .args(["relay-token", "--secret-file"])
+        .arg(&secret)
+        .args(["--name", "a.b"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
