@@ -16,6 +16,7 @@ APT_PACKAGES=(
   pulseaudio           # wzp-audio device tests: user-space null sink started by scripts/harness.sh
   pulseaudio-utils     # pactl, used by scripts/harness.sh to wait for PulseAudio
   libasound2-plugins   # ALSA "default" -> PulseAudio, for cpal's ALSA host under the harness
+  nasm                 # wzp-video: openh264-sys2 assembles its SIMD kernels with nasm (plain C without it: much slower)
 )
 
 sudo_if_needed() {
