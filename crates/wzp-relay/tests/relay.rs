@@ -865,3 +865,42 @@ async fn batched_forwarding_delivers_everything_in_order() {
     }
     r.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_that_changes_address_keeps_its_call() {
+    let r = relay(args()).await;
+    let room = RoomId::from_name("migrate");
+    let ep = wzp_transport::client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut mover = RelayClient::connect(
+        &ep,
+        r.local_addr(),
+        "localhost",
+        &Trust::Pinned(r.fingerprint()),
+        &TransportParams::default(),
+    )
+    .await
+    .unwrap();
+    let id = Identity::generate(&mut OsRng);
+    mover.join(&id, room, None, WAIT).await.unwrap();
+    let others = room_of(&r, 1, room).await;
+    let before = ep.local_addr().unwrap();
+    // Move to a new UDP socket (a new local port), as after a network change.
+    ep.rebind(std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+        .unwrap();
+    assert_ne!(ep.local_addr().unwrap().port(), before.port());
+    for seq in 0..20 {
+        mover.conn.send_media(audio(seq, b"after move")).unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let got = recv_media(&others[0].0, 20, WAIT).await;
+    assert_eq!(got.len(), 20, "media after the address change");
+    // And the other direction reaches the moved client.
+    others[0]
+        .0
+        .conn
+        .send_media(audio(1, b"to the mover"))
+        .unwrap();
+    let back = recv_media(&mover, 1, WAIT).await;
+    assert_eq!(back.len(), 1);
+    r.shutdown().await;
+}
