@@ -1,5 +1,7 @@
-//! Opus encode + decode of one 20 ms frame (goal <= 50 us), per tier, and the
-//! jitter buffer + decode receive path.
+//! Opus encode + decode of one 20 ms frame (goal <= 50 us), per tier with the
+//! default (clean-link) settings, what DRED / the old defaults / plain Opus
+//! cost at 32k, encode and decode apart, and the jitter buffer + decode
+//! receive path.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -50,16 +52,28 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
-    // What DRED costs: the same tier with DRED off, and plain Opus (no FEC/DTX/DRED).
+    // What each option costs at 32k: DRED on a lossy link (no in-band FEC,
+    // the two do not fit together at 32k), the previous default (FEC + DTX +
+    // DRED at complexity 9), and plain Opus.
+    let lossy = EncoderConfig::lossy(CodecId::Opus32k, 15, 10);
     for (name, cfg) in [
+        ("Opus32k_lossy_dred", lossy),
         (
-            "Opus32k_fec_no_dred",
+            "Opus32k_fec_dred_c9_old_default",
             EncoderConfig {
-                dred_frames: 0,
+                dred_frames: 10,
+                complexity: 9,
                 ..EncoderConfig::for_codec(CodecId::Opus32k)
             },
         ),
         ("Opus32k_plain", EncoderConfig::plain(CodecId::Opus32k)),
+        (
+            "Opus32k_plain_c0",
+            EncoderConfig {
+                complexity: 0,
+                ..EncoderConfig::plain(CodecId::Opus32k)
+            },
+        ),
     ] {
         let mut enc = OpusEncoder::new(cfg).unwrap();
         let mut dec = OpusDecoder::new().unwrap();
@@ -77,6 +91,19 @@ fn bench(c: &mut Criterion) {
             })
         });
     }
+    // Encode and decode apart, default 32k settings.
+    let mut enc = OpusEncoder::new(EncoderConfig::for_codec(CodecId::Opus32k)).unwrap();
+    let mut pkt = vec![0u8; 1275];
+    let mut i = 0;
+    c.bench_function("opus_encode_20ms/Opus32k", |b| {
+        b.iter(|| {
+            let n = enc
+                .encode(black_box(&frames[i % frames.len()]), &mut pkt)
+                .unwrap();
+            i += 1;
+            black_box(n);
+        })
+    });
     let mut enc = OpusEncoder::new(EncoderConfig::for_codec(CodecId::Opus32k)).unwrap();
     let packets: Vec<Vec<u8>> = frames
         .iter()
@@ -87,6 +114,17 @@ fn bench(c: &mut Criterion) {
             p
         })
         .collect();
+    let mut dec = OpusDecoder::new().unwrap();
+    let mut out = vec![0.0; 960];
+    let mut i = 0;
+    c.bench_function("opus_decode_20ms/Opus32k", |b| {
+        b.iter(|| {
+            dec.decode(black_box(&packets[i % packets.len()]), &mut out)
+                .unwrap();
+            i += 1;
+            black_box(&out);
+        })
+    });
     let mut rx = AudioReceiver::new(ReceiverConfig::default()).unwrap();
     let t0 = Instant::now();
     let mut out = vec![0.0; 960];

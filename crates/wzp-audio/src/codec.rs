@@ -24,6 +24,14 @@ pub const MAX_PACKET: usize = 1275;
 /// sender may skip them (the receiver's decoder fills comfort noise).
 pub const DTX_MAX_LEN: usize = 2;
 
+/// Whether an Opus packet carries padding with extensions, which is how
+/// libopus attaches DRED (this crate's encoder pads only for DRED: it runs
+/// VBR). A cheap TOC check, no parsing: code-3 packet with the padding flag.
+#[must_use]
+pub fn has_dred_extension(packet: &[u8]) -> bool {
+    packet.len() > 2 && packet[0] & 0x3 == 0x3 && packet[1] & 0x40 != 0
+}
+
 /// Opus tiers from best to worst.
 pub const OPUS_TIERS: [CodecId; 6] = [
     CodecId::Opus64k,
@@ -40,16 +48,35 @@ pub fn is_opus(codec: CodecId) -> bool {
     OPUS_TIERS.contains(&codec)
 }
 
-/// DRED history for a tier, in 10 ms units (the reference's baselines:
-/// more history where bitrate is low and losses are likelier).
+/// DRED history for a tier, in 10 ms units, or 0 where libopus cannot carry
+/// DRED at all.
+///
+/// libopus only emits DRED when the bitrate left after a fixed offset (12 kbps,
+/// 20 kbps with in-band FEC) pays for at least two DRED chunks. Measured with
+/// `examples/dred_probe.rs` on speech: 16k and 6k never carry it (any loss
+/// hint), 24k and 32k carry it only without in-band FEC, 48k and 64k carry it
+/// beside FEC. Running the DRED analysis where nothing is emitted only costs
+/// CPU (about 40 us a frame here), so those tiers get 0.
 #[must_use]
 pub fn dred_frames_for(codec: CodecId) -> u8 {
     match codec {
-        CodecId::Opus6k => 50,
-        CodecId::Opus16k | CodecId::Opus24k => 20,
-        _ => 10,
+        CodecId::Opus64k | CodecId::Opus48k | CodecId::Opus32k | CodecId::Opus24k => 10,
+        _ => 0,
     }
 }
+
+/// Whether libopus can carry DRED beside in-band FEC at this tier (48k and
+/// up); below that the two compete for the same bits and DRED is dropped.
+#[must_use]
+pub fn dred_fits_with_fec(codec: CodecId) -> bool {
+    matches!(codec, CodecId::Opus64k | CodecId::Opus48k)
+}
+
+/// Default encoder complexity. 9 cost about 1.7x the CPU of 5 in hybrid mode
+/// (`examples/opus_probe.rs`: 280 vs 160 us per 20 ms frame at 32k on the
+/// 2-core VM) for a quality difference PESQ does not resolve; 5 is also the
+/// lowest setting at which SILK keeps its full pitch and noise-shaping search.
+pub const DEFAULT_COMPLEXITY: u8 = 5;
 
 /// Encoder settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -71,8 +98,9 @@ pub struct EncoderConfig {
 }
 
 impl EncoderConfig {
-    /// Defaults for a tier: FEC and DTX on, DRED at the tier's baseline,
-    /// a 10% loss hint so that FEC and DRED are actually emitted.
+    /// Defaults for a tier on a clean link: in-band FEC and DTX on, DRED off,
+    /// a 10% loss hint so that FEC is actually emitted (libopus emits no LBRR
+    /// at a 0% hint). DRED is for lossy links: see [`EncoderConfig::lossy`].
     #[must_use]
     pub fn for_codec(codec: CodecId) -> Self {
         Self {
@@ -80,9 +108,28 @@ impl EncoderConfig {
             frame: FrameDuration::MS20,
             inband_fec: true,
             dtx: true,
-            dred_frames: dred_frames_for(codec),
+            dred_frames: 0,
             expected_loss_pct: 10,
-            complexity: 9,
+            complexity: DEFAULT_COMPLEXITY,
+        }
+    }
+
+    /// Settings for a link losing about `loss_pct`% of packets: DRED with
+    /// `dred_frames` (10 ms units) of history where the tier can carry it,
+    /// in-band FEC where DRED cannot or where both fit. Below 24k, libopus
+    /// never emits DRED, so these tiers keep in-band FEC only.
+    #[must_use]
+    pub fn lossy(codec: CodecId, loss_pct: u8, dred_frames: u8) -> Self {
+        let dred = if dred_frames_for(codec) > 0 {
+            dred_frames
+        } else {
+            0
+        };
+        Self {
+            inband_fec: dred == 0 || dred_fits_with_fec(codec),
+            dred_frames: dred,
+            expected_loss_pct: loss_pct.max(1),
+            ..Self::for_codec(codec)
         }
     }
 
@@ -300,5 +347,78 @@ mod tests {
         let mut enc = OpusEncoder::new(EncoderConfig::for_codec(CodecId::Opus32k)).unwrap();
         assert!(enc.encode(&[0.0; 100], &mut [0u8; MAX_PACKET]).is_err());
         assert!(bitrate_of(CodecId::H264Main).is_err());
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod recovery_tests {
+    use super::*;
+    use crate::io::WavSource;
+
+    fn speech() -> Vec<f32> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/speech_48k.wav");
+        WavSource::open(path).unwrap().samples().to_vec()
+    }
+
+    fn err(a: &[f32], b: &[f32]) -> f32 {
+        let e: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
+        let s: f32 = a.iter().map(|x| x * x).sum();
+        e / s.max(1e-9)
+    }
+
+    /// Loses frame `lost` and rebuilds it three ways; returns the relative
+    /// error of (PLC, recovery) against the loss-free decode of that frame,
+    /// summed over several loss positions in voiced speech.
+    fn compare(cfg: EncoderConfig, how: Recovery) -> (f32, f32, bool) {
+        let pcm = speech();
+        let mut enc = OpusEncoder::new(cfg).unwrap();
+        let mut pkt = vec![0u8; MAX_PACKET];
+        let packets: Vec<Vec<u8>> = pcm
+            .chunks_exact(960)
+            .take(200)
+            .map(|f| {
+                let n = enc.encode(f, &mut pkt).unwrap();
+                pkt[..n].to_vec()
+            })
+            .collect();
+        let (mut plc_err, mut rec_err, mut differ) = (0.0, 0.0, false);
+        for lost in [40, 60, 80, 100, 120, 140] {
+            let mut out = vec![0.0; 960];
+            let (mut clean, mut plc, mut rec) = (
+                OpusDecoder::new().unwrap(),
+                OpusDecoder::new().unwrap(),
+                OpusDecoder::new().unwrap(),
+            );
+            for p in &packets[..lost] {
+                clean.decode(p, &mut out).unwrap();
+                plc.decode(p, &mut out).unwrap();
+                rec.decode(p, &mut out).unwrap();
+            }
+            let mut want = vec![0.0; 960];
+            clean.decode(&packets[lost], &mut want).unwrap();
+            let mut concealed = vec![0.0; 960];
+            plc.conceal(&mut concealed).unwrap();
+            let mut recovered = vec![0.0; 960];
+            rec.recover(&packets[lost + 1], how, &mut recovered)
+                .unwrap();
+            plc_err += err(&want, &concealed);
+            rec_err += err(&want, &recovered);
+            differ |= concealed != recovered;
+        }
+        (plc_err, rec_err, differ)
+    }
+
+    #[test]
+    fn inband_fec_rebuilds_a_lost_frame_better_than_plc() {
+        let cfg = EncoderConfig {
+            dtx: false,
+            dred_frames: 0,
+            expected_loss_pct: 20,
+            ..EncoderConfig::for_codec(CodecId::Opus32k)
+        };
+        let (plc, fec, differ) = compare(cfg, Recovery::InbandFec);
+        assert!(differ, "FEC output identical to PLC");
+        assert!(fec < plc * 0.7, "FEC error {fec} vs PLC {plc}");
     }
 }

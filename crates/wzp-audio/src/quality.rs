@@ -12,6 +12,10 @@ use wzp_proto::{CodecId, SignalMessage};
 
 use crate::codec::{EncoderConfig, OPUS_TIERS, dred_frames_for, is_opus};
 
+/// Measured loss (percent) from which the link counts as lossy and the
+/// encoder spends CPU and bits on DRED.
+pub const LOSSY_PCT: f32 = 5.0;
+
 /// One report about the path to the receivers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PathReport {
@@ -190,9 +194,11 @@ impl QualityController {
         (after != before).then_some(after)
     }
 
-    /// Encoder settings for the current tier and loss: DRED history grows with
-    /// loss from the tier's baseline towards its ceiling (reference mapping),
-    /// and the loss hint is floored at 15% so FEC and DRED are always carried.
+    /// Encoder settings for the current tier and loss. Below [`LOSSY_PCT`] loss:
+    /// in-band FEC only. From it on, DRED where the tier can carry it, with a
+    /// history growing with loss from the tier's baseline towards its ceiling
+    /// (reference mapping). The loss hint is floored at 15% so that FEC and
+    /// DRED are carried.
     #[must_use]
     pub fn encoder_config(&self) -> EncoderConfig {
         let codec = self.current();
@@ -203,11 +209,20 @@ impl QualityController {
             _ => 30.0,
         };
         let frac = self.last_loss.clamp(0.0, 40.0) / 40.0;
-        EncoderConfig {
-            dred_frames: (base + frac * (ceiling - base)).round() as u8,
-            expected_loss_pct: self.last_loss.max(15.0).round() as u8,
-            ..EncoderConfig::for_codec(codec)
+        let loss_hint = self.last_loss.max(15.0).round() as u8;
+        if self.last_loss < LOSSY_PCT {
+            // Clean link: in-band FEC only; DRED's analysis would cost CPU
+            // on every frame for redundancy that is never used.
+            return EncoderConfig {
+                expected_loss_pct: loss_hint,
+                ..EncoderConfig::for_codec(codec)
+            };
         }
+        EncoderConfig::lossy(
+            codec,
+            loss_hint,
+            (base + frac * (ceiling - base)).round() as u8,
+        )
     }
 }
 
@@ -285,6 +300,11 @@ mod tests {
         q.on_report(&rep(0.5, 40));
         let c = q.encoder_config();
         assert_eq!(c.expected_loss_pct, 15);
-        assert_eq!(c.dred_frames, 10);
+        assert_eq!(c.dred_frames, 0, "clean link: no DRED");
+        q.on_report(&rep(12.0, 40));
+        let c = q.encoder_config();
+        if dred_frames_for(c.codec) > 0 {
+            assert!(c.dred_frames >= 10, "{c:?}");
+        }
     }
 }

@@ -1,0 +1,101 @@
+//! Where Opus spends its time and which tiers carry DRED: per setting, encode
+//! and decode cost per 20 ms frame (wall clock and, on Linux, this thread's
+//! on-CPU time from /proc, which stays honest when other work shares the
+//! CPU), average packet size, and how many packets carry a DRED extension.
+//!
+//! `cargo run --release -p wzp-audio --example opus_probe`
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Instant;
+
+use wzp_audio::codec::has_dred_extension;
+use wzp_audio::{EncoderConfig, OpusDecoder, OpusEncoder, WavSource};
+use wzp_proto::CodecId;
+
+/// This thread's on-CPU nanoseconds (Linux schedstat), if readable.
+fn cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+fn main() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/speech_48k.wav");
+    let pcm = WavSource::open(path)
+        .expect("speech asset")
+        .samples()
+        .to_vec();
+    let frames: Vec<&[f32]> = pcm.chunks_exact(960).collect();
+    let mut cases = Vec::new();
+    for cx in [0u8, 5, 9] {
+        cases.push((
+            format!("Opus32k plain c{cx}"),
+            EncoderConfig {
+                complexity: cx,
+                ..EncoderConfig::plain(CodecId::Opus32k)
+            },
+        ));
+        cases.push((
+            format!("Opus32k FEC c{cx}"),
+            EncoderConfig {
+                complexity: cx,
+                dtx: false,
+                ..EncoderConfig::for_codec(CodecId::Opus32k)
+            },
+        ));
+        cases.push((
+            format!("Opus32k FEC+DRED10 c{cx}"),
+            EncoderConfig {
+                complexity: cx,
+                dtx: false,
+                dred_frames: 10,
+                ..EncoderConfig::for_codec(CodecId::Opus32k)
+            },
+        ));
+    }
+    for codec in wzp_audio::codec::OPUS_TIERS {
+        for fec in [true, false] {
+            cases.push((
+                format!("{codec:?} DRED10 loss15 fec={fec}"),
+                EncoderConfig {
+                    dtx: false,
+                    inband_fec: fec,
+                    dred_frames: 10,
+                    expected_loss_pct: 15,
+                    ..EncoderConfig::for_codec(codec)
+                },
+            ));
+        }
+    }
+    println!("setting | encode wall / cpu us | decode wall / cpu us | avg bytes | DRED packets");
+    for (name, cfg) in cases {
+        let mut enc = OpusEncoder::new(cfg).unwrap();
+        let mut dec = OpusDecoder::new().unwrap();
+        let mut pkt = vec![0u8; 1275];
+        let mut out = vec![0.0; 960];
+        let (t, c) = (Instant::now(), cpu_ns());
+        let packets: Vec<Vec<u8>> = frames
+            .iter()
+            .map(|f| {
+                let n = enc.encode(f, &mut pkt).unwrap();
+                pkt[..n].to_vec()
+            })
+            .collect();
+        let n = packets.len() as f64;
+        let enc_wall = t.elapsed().as_secs_f64() / n * 1e6;
+        let enc_cpu = cpu_ns().zip(c).map(|(b, a)| (b - a) as f64 / n / 1e3);
+        let (t, c) = (Instant::now(), cpu_ns());
+        for p in &packets {
+            dec.decode(p, &mut out).unwrap();
+        }
+        let dec_wall = t.elapsed().as_secs_f64() / n * 1e6;
+        let dec_cpu = cpu_ns().zip(c).map(|(b, a)| (b - a) as f64 / n / 1e3);
+        let bytes = packets.iter().map(Vec::len).sum::<usize>() as f64 / n;
+        let dred = packets.iter().filter(|p| has_dred_extension(p)).count();
+        println!(
+            "{name} | {enc_wall:.0} / {} | {dec_wall:.0} / {} | {bytes:.0} | {dred}/{}",
+            enc_cpu.map_or("-".into(), |v| format!("{v:.0}")),
+            dec_cpu.map_or("-".into(), |v| format!("{v:.0}")),
+            packets.len()
+        );
+    }
+}
