@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -296,6 +295,7 @@ async fn run_core(mut core: RelayCore, mut rx: mpsc::Receiver<CoreIn>) {
             } => None,
         };
         let mut shutdown_done = None;
+        let mut refused = None;
         match input {
             None => core.handle_timeout(now()),
             Some(CoreIn::Connect {
@@ -304,11 +304,14 @@ async fn run_core(mut core: RelayCore, mut rx: mpsc::Receiver<CoreIn>) {
                 handle,
             }) => {
                 sessions.insert(session, handle);
-                core.connect(session, exporter);
+                if !core.connect(session, exporter) {
+                    refused = Some(session);
+                }
             }
             Some(CoreIn::Signal { session, msg }) => core.handle_signal(now(), session, msg),
             Some(CoreIn::Disconnect { session }) => {
                 core.disconnect(session);
+                sessions.remove(&session);
             }
             Some(CoreIn::Shutdown { done }) => {
                 core.shutdown();
@@ -376,10 +379,6 @@ async fn run_core(mut core: RelayCore, mut rx: mpsc::Receiver<CoreIn>) {
                 }
             }
         }
-        if shutdown_done.is_some() && !closes.is_empty() {
-            // Give the goodbye signals a moment to leave before the connections close.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
         for (session, code, reason) in closes {
             if let Some(h) = sessions.get(&session) {
                 // An admitted session closes through its writer, so the signals
@@ -394,7 +393,9 @@ async fn run_core(mut core: RelayCore, mut rx: mpsc::Receiver<CoreIn>) {
                 }
             }
         }
-        sessions.retain(|id, _| core.has_session(*id));
+        if let Some(id) = refused {
+            sessions.remove(&id);
+        }
         if let Some(done) = shutdown_done {
             let _ = done.send(());
         }
@@ -408,9 +409,10 @@ async fn accept_loop(
     rate: RateLimits,
     batch: Duration,
 ) {
-    let next = Arc::new(AtomicU64::new(1));
+    let mut next = 0u64;
     while let Some(incoming) = endpoint.accept().await {
-        let session = SessionId(next.fetch_add(1, Ordering::Relaxed));
+        next += 1;
+        let session = SessionId(next);
         tokio::spawn(serve_connection(
             incoming,
             session,
