@@ -8,9 +8,13 @@
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod packet;
 pub mod source;
 
 pub use codec::{EncodedFrame, EncoderSettings, H264Decoder, H264Encoder};
 pub use error::{Result, VideoError};
 pub use frame::I420Frame;
+pub use packet::{
+    AccessUnit, DEFAULT_MAX_PAYLOAD, Depacketizer, DepacketizerEvent, Packetizer, VideoPacket,
+};
 pub use source::{FrameSource, SyntheticSource, Y4mSource};
