@@ -9,6 +9,7 @@ pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod packet;
+pub mod recovery;
 pub mod source;
 
 pub use codec::{EncodedFrame, EncoderSettings, H264Decoder, H264Encoder};
@@ -16,5 +17,9 @@ pub use error::{Result, VideoError};
 pub use frame::I420Frame;
 pub use packet::{
     AccessUnit, DEFAULT_MAX_PAYLOAD, Depacketizer, DepacketizerEvent, Packetizer, VideoPacket,
+};
+pub use recovery::{
+    KeyframeGate, KeyframeRequester, NackConfig, NackGenerator, ReceiverConfig, ReceiverEvent,
+    RetransmitCache, VideoReceiver,
 };
 pub use source::{FrameSource, SyntheticSource, Y4mSource};
