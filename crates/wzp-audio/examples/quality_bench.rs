@@ -29,11 +29,22 @@ struct Variant {
     plc: bool,
 }
 
-fn wzp_enc(c: CodecId, loss: u8) -> EncoderConfig {
+/// In-band FEC only (the clean-link default), loss hint floored at 15%.
+fn wzp_fec_enc(c: CodecId, loss: u8) -> EncoderConfig {
     EncoderConfig {
         expected_loss_pct: loss.max(15),
         dtx: false,
         ..EncoderConfig::for_codec(c)
+    }
+}
+
+/// The lossy-link setting: DRED (history growing with loss, 100-300 ms)
+/// where the tier can carry it, in-band FEC where it cannot (16k: identical
+/// to the FEC row) or where both fit (48k and up).
+fn wzp_dred_enc(c: CodecId, loss: u8) -> EncoderConfig {
+    EncoderConfig {
+        dtx: false,
+        ..EncoderConfig::lossy(c, loss.max(15), (10 + loss / 2).min(30))
     }
 }
 
@@ -56,13 +67,13 @@ const VARIANTS: [Variant; 4] = [
     },
     Variant {
         name: "WZP: in-band FEC + PLC",
-        enc: wzp_enc,
+        enc: wzp_fec_enc,
         recovery: Some(Recovery::InbandFec),
         plc: true,
     },
     Variant {
         name: "WZP: DRED + PLC",
-        enc: wzp_enc,
+        enc: wzp_dred_enc,
         recovery: Some(Recovery::Dred),
         plc: true,
     },

@@ -265,16 +265,59 @@ impl OpusDecoder {
             .decode_float_to_slice(packet, out, false)?)
     }
 
-    /// Rebuilds the frame lost just before `next` from `next`'s redundancy,
-    /// into `out` (sized for the lost frame).
+    /// Rebuilds the audio lost just before `next` from `next`'s redundancy,
+    /// into `out`; returns the samples written.
+    ///
+    /// `out` is the lost span that ends where `next` begins. In-band FEC only
+    /// holds the one frame before `next`, so `out` must be one frame long.
+    /// DRED holds up to its history (10 ms units set at the sender) and
+    /// rebuilds a whole burst in one call: `opusic-c`'s wrapper decodes
+    /// `out.len()` samples starting `out.len()` samples before `next`, which
+    /// is exactly the gap (the offset is not separately settable, so a gap is
+    /// always recovered up to the next packet, never a slice in its middle).
+    ///
+    /// `Recovery::Dred` falls back to in-band FEC for a packet without a DRED
+    /// extension (tiers and links where the sender does not send DRED), and
+    /// for a gap longer than one frame it then returns [`AudioError::BufferSize`]
+    /// so the caller conceals instead. A DRED result that is not plausible
+    /// audio (a gap longer than the history carried) is
+    /// [`AudioError::Unrecoverable`].
     pub fn recover(&mut self, next: &[u8], how: Recovery, out: &mut [f32]) -> Result<usize> {
-        Ok(match how {
-            Recovery::InbandFec => self
-                .dred
-                .decoder_mut()
-                .decode_float_to_slice(next, out, true)?,
-            Recovery::Dred => self.dred.decode_float_to_slice(next, out)?,
-        })
+        if how == Recovery::Dred && has_dred_extension(next) {
+            let n = self.dred.decode_float_to_slice(next, out)?;
+            // Asked for more than the packet carries, libopus can return
+            // garbage (huge values) rather than an error: refuse it.
+            if out[..n].iter().any(|x| !x.is_finite() || x.abs() > 4.0) {
+                out[..n].fill(0.0);
+                return Err(AudioError::Unrecoverable);
+            }
+            return Ok(n);
+        }
+        let frame = self.packet_samples(next)?;
+        if out.len() != frame {
+            return Err(AudioError::BufferSize {
+                got: out.len(),
+                expected: frame,
+            });
+        }
+        Ok(self
+            .dred
+            .decoder_mut()
+            .decode_float_to_slice(next, out, true)?)
+    }
+
+    /// How many samples before `next` can be rebuilt from it with `how`:
+    /// one frame for in-band FEC, the whole carried history for DRED (a
+    /// conservative count: the history the sender was configured with is not
+    /// in the packet, so the caller passes what it expects, `dred_ms`).
+    #[must_use]
+    pub fn recoverable_samples(&self, next: &[u8], how: Recovery, dred_ms: u32) -> usize {
+        let frame = self.packet_samples(next).unwrap_or(0);
+        if how == Recovery::Dred && has_dred_extension(next) {
+            (dred_ms as usize * crate::frame::SAMPLES_PER_MS).max(frame)
+        } else {
+            frame
+        }
     }
 
     /// Packet loss concealment for a frame of `out.len()` samples (also what
@@ -354,6 +397,7 @@ mod tests {
 #[allow(clippy::unwrap_used)]
 mod recovery_tests {
     use super::*;
+    use crate::analysis::band_distance_db;
     use crate::io::WavSource;
 
     fn speech() -> Vec<f32> {
@@ -361,16 +405,17 @@ mod recovery_tests {
         WavSource::open(path).unwrap().samples().to_vec()
     }
 
-    fn err(a: &[f32], b: &[f32]) -> f32 {
+    fn waveform_err(a: &[f32], b: &[f32]) -> f32 {
         let e: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();
         let s: f32 = a.iter().map(|x| x * x).sum();
         e / s.max(1e-9)
     }
 
-    /// Loses frame `lost` and rebuilds it three ways; returns the relative
-    /// error of (PLC, recovery) against the loss-free decode of that frame,
-    /// summed over several loss positions in voiced speech.
-    fn compare(cfg: EncoderConfig, how: Recovery) -> (f32, f32, bool) {
+    /// Loses `burst` frames at several positions in speech and rebuilds them
+    /// with PLC and with `how` from the packet after the burst. Returns, summed
+    /// over positions, (PLC, recovery) errors against the loss-free decode:
+    /// waveform error and band distance (dB), and whether outputs differed.
+    fn compare(cfg: EncoderConfig, how: Recovery, burst: usize) -> ([f32; 2], [f32; 2], bool) {
         let pcm = speech();
         let mut enc = OpusEncoder::new(cfg).unwrap();
         let mut pkt = vec![0u8; MAX_PACKET];
@@ -382,7 +427,7 @@ mod recovery_tests {
                 pkt[..n].to_vec()
             })
             .collect();
-        let (mut plc_err, mut rec_err, mut differ) = (0.0, 0.0, false);
+        let (mut plc_e, mut rec_e, mut differ) = ([0.0; 2], [0.0; 2], false);
         for lost in [40, 60, 80, 100, 120, 140] {
             let mut out = vec![0.0; 960];
             let (mut clean, mut plc, mut rec) = (
@@ -395,30 +440,106 @@ mod recovery_tests {
                 plc.decode(p, &mut out).unwrap();
                 rec.decode(p, &mut out).unwrap();
             }
-            let mut want = vec![0.0; 960];
-            clean.decode(&packets[lost], &mut want).unwrap();
-            let mut concealed = vec![0.0; 960];
-            plc.conceal(&mut concealed).unwrap();
-            let mut recovered = vec![0.0; 960];
-            rec.recover(&packets[lost + 1], how, &mut recovered)
-                .unwrap();
-            plc_err += err(&want, &concealed);
-            rec_err += err(&want, &recovered);
+            let n = 960 * burst;
+            let mut want = vec![0.0; n];
+            for (i, chunk) in want.chunks_exact_mut(960).enumerate() {
+                clean.decode(&packets[lost + i], chunk).unwrap();
+            }
+            let mut concealed = vec![0.0; n];
+            for chunk in concealed.chunks_exact_mut(960) {
+                plc.conceal(chunk).unwrap();
+            }
+            let mut recovered = vec![0.0; n];
+            assert_eq!(
+                rec.recover(&packets[lost + burst], how, &mut recovered)
+                    .unwrap(),
+                n
+            );
+            plc_e[0] += waveform_err(&want, &concealed);
+            rec_e[0] += waveform_err(&want, &recovered);
+            plc_e[1] += band_distance_db(&want, &concealed, 48_000);
+            rec_e[1] += band_distance_db(&want, &recovered, 48_000);
             differ |= concealed != recovered;
         }
-        (plc_err, rec_err, differ)
+        (plc_e, rec_e, differ)
     }
 
     #[test]
     fn inband_fec_rebuilds_a_lost_frame_better_than_plc() {
         let cfg = EncoderConfig {
             dtx: false,
-            dred_frames: 0,
             expected_loss_pct: 20,
             ..EncoderConfig::for_codec(CodecId::Opus32k)
         };
-        let (plc, fec, differ) = compare(cfg, Recovery::InbandFec);
+        let (plc, fec, differ) = compare(cfg, Recovery::InbandFec, 1);
         assert!(differ, "FEC output identical to PLC");
-        assert!(fec < plc * 0.7, "FEC error {fec} vs PLC {plc}");
+        assert!(
+            fec[0] < plc[0] * 0.7,
+            "FEC waveform error {fec:?} vs PLC {plc:?}"
+        );
+        assert!(fec[1] < plc[1], "FEC band distance {fec:?} vs PLC {plc:?}");
+    }
+
+    /// DRED is a vocoder: its frames are judged by spectral envelope (band
+    /// distance), not by waveform.
+    #[test]
+    fn dred_rebuilds_a_lost_frame_better_than_plc() {
+        let cfg = EncoderConfig {
+            dtx: false,
+            ..EncoderConfig::lossy(CodecId::Opus32k, 20, 20)
+        };
+        assert!(!cfg.inband_fec && cfg.dred_frames == 20);
+        let (plc, dred, differ) = compare(cfg, Recovery::Dred, 4);
+        assert!(differ, "DRED output identical to PLC");
+        assert!(
+            dred[1] < plc[1],
+            "DRED band distance {dred:?} vs PLC {plc:?}"
+        );
+    }
+
+    #[test]
+    fn dred_rebuilds_a_burst_of_four_frames_better_than_plc() {
+        let cfg = EncoderConfig {
+            dtx: false,
+            ..EncoderConfig::lossy(CodecId::Opus32k, 20, 20)
+        };
+        let (plc, dred, differ) = compare(cfg, Recovery::Dred, 4);
+        assert!(differ, "DRED output identical to PLC");
+        assert!(
+            dred[1] < plc[1] * 0.8,
+            "DRED band distance {dred:?} vs PLC {plc:?}"
+        );
+    }
+
+    #[test]
+    fn dred_beyond_its_history_is_refused_not_played() {
+        let cfg = EncoderConfig {
+            dtx: false,
+            ..EncoderConfig::lossy(CodecId::Opus32k, 20, 20)
+        };
+        let pcm = speech();
+        let mut enc = OpusEncoder::new(cfg).unwrap();
+        let mut dec = OpusDecoder::new().unwrap();
+        let (mut pkt, mut out) = (vec![0u8; MAX_PACKET], vec![0.0; 960]);
+        for f in pcm.chunks_exact(960).take(100) {
+            let n = enc.encode(f, &mut pkt).unwrap();
+            dec.decode(&pkt[..n], &mut out).unwrap();
+        }
+        let n = enc.encode(&pcm[100 * 960..101 * 960], &mut pkt).unwrap();
+        let mut gap = vec![0.0; 960 * 6];
+        if dec.recover(&pkt[..n], Recovery::Dred, &mut gap).is_ok() {
+            assert!(gap.iter().all(|x| x.abs() <= 4.0));
+        }
+    }
+
+    #[test]
+    fn fec_cannot_rebuild_more_than_one_frame() {
+        let mut enc = OpusEncoder::new(EncoderConfig::for_codec(CodecId::Opus32k)).unwrap();
+        let mut pkt = vec![0u8; MAX_PACKET];
+        let n = enc.encode(&speech()[..960], &mut pkt).unwrap();
+        let mut dec = OpusDecoder::new().unwrap();
+        let mut out = vec![0.0; 1920];
+        assert!(dec.recover(&pkt[..n], Recovery::Dred, &mut out).is_err());
+        assert_eq!(dec.recoverable_samples(&pkt[..n], Recovery::Dred, 200), 960);
     }
 }

@@ -35,6 +35,9 @@ pub enum AudioError {
     /// The audio backend failed (device busy, unplugged, server gone...).
     #[error("audio device error: {0}")]
     Device(String),
+    /// Redundancy (DRED) did not give usable audio for a lost span.
+    #[error("lost audio could not be rebuilt from redundancy")]
+    Unrecoverable,
     /// The voice processor failed.
     #[error("voice processing: {0}")]
     Processing(String),

@@ -88,13 +88,19 @@ pub enum Playout {
         /// Its payload.
         payload: Vec<u8>,
     },
-    /// The packet for this slot was lost but the next one is here: rebuild it
-    /// from the next packet's FEC/DRED (then call [`JitterBuffer::mark_recovered`]).
+    /// The packet for this slot was lost but a later one is here. If the gap
+    /// is one frame (`gap_ms == duration_ms`), rebuild it from the next
+    /// packet's FEC/DRED and call [`JitterBuffer::mark_recovered`]. A longer
+    /// gap can be rebuilt whole from DRED: then call
+    /// [`JitterBuffer::skip_recovered_gap`]; otherwise conceal this one frame
+    /// and call [`JitterBuffer::mark_concealed`].
     Recover {
-        /// Payload of the packet that follows the lost one.
+        /// Payload of the first packet held after the gap.
         next: Vec<u8>,
         /// Lost frame length in ms.
         duration_ms: u32,
+        /// From this slot to the start of `next`, in ms (the whole gap left).
+        gap_ms: u32,
     },
     /// Nothing to rebuild from: conceal (PLC), or comfort noise in a DTX gap.
     Conceal {
@@ -347,19 +353,32 @@ impl JitterBuffer {
         }
         // One or more packets lost. Count each missing slot as lost once.
         self.stats.lost += 1;
-        if k == next + i64::from(dur) {
+        let gap_ms = u32::try_from(k - next).unwrap_or(u32::MAX);
+        if gap_ms == dur {
             // The lost packet is the one just before the next packet held.
             self.last_seq = Some(e.seq.wrapping_add(u32::MAX));
-            return Playout::Recover {
-                next: e.payload.clone(),
-                duration_ms: dur,
-            };
         }
-        self.stats.concealed += 1;
-        Playout::Conceal {
+        Playout::Recover {
+            next: e.payload.clone(),
             duration_ms: dur,
-            dtx: false,
+            gap_ms,
         }
+    }
+
+    /// The caller rebuilt the whole gap a [`Playout::Recover`] reported (from
+    /// DRED): playout jumps to the packet after it. Counts the gap's other
+    /// frames as lost and all of them as recovered.
+    pub fn skip_recovered_gap(&mut self) {
+        let (Some(now_ms), Some((&k, e))) = (self.next_ms, self.entries.first_key_value()) else {
+            return;
+        };
+        let dur = i64::from(self.last_duration_ms.max(1));
+        // `pop` already advanced past the first lost frame and counted it.
+        let rest = ((k - now_ms).max(0) / dur) as u64;
+        self.stats.lost += rest;
+        self.stats.recovered += rest + 1;
+        self.last_seq = Some(e.seq.wrapping_add(u32::MAX));
+        self.next_ms = Some(k);
     }
 
     /// Drops the next held packet to reduce latency (the caller judged it
