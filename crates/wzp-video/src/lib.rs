@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod ladder;
 pub mod packet;
 pub mod recovery;
 pub mod source;
@@ -15,6 +16,7 @@ pub mod source;
 pub use codec::{EncodedFrame, EncoderSettings, H264Decoder, H264Encoder};
 pub use error::{Result, VideoError};
 pub use frame::I420Frame;
+pub use ladder::{DEFAULT_LADDER, RateLadder, Rung, VideoTarget};
 pub use packet::{
     AccessUnit, DEFAULT_MAX_PAYLOAD, Depacketizer, DepacketizerEvent, Packetizer, VideoPacket,
 };
