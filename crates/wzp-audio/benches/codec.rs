@@ -54,18 +54,16 @@ fn bench(c: &mut Criterion) {
     }
     // What each option costs at 32k: DRED on a lossy link (no in-band FEC,
     // the two do not fit together at 32k), the previous default (FEC + DTX +
-    // DRED at complexity 9), and plain Opus.
+    // DRED 100 ms, 10% loss hint), and plain Opus.
     let lossy = EncoderConfig::lossy(CodecId::Opus32k, 15, 10);
+    let old_default = EncoderConfig {
+        dred_frames: 10,
+        expected_loss_pct: 10,
+        ..EncoderConfig::for_codec(CodecId::Opus32k)
+    };
     for (name, cfg) in [
         ("Opus32k_lossy_dred", lossy),
-        (
-            "Opus32k_fec_dred_c9_old_default",
-            EncoderConfig {
-                dred_frames: 10,
-                complexity: 9,
-                ..EncoderConfig::for_codec(CodecId::Opus32k)
-            },
-        ),
+        ("Opus32k_fec_dred_old_default", old_default),
         ("Opus32k_plain", EncoderConfig::plain(CodecId::Opus32k)),
         (
             "Opus32k_plain_c0",

@@ -26,7 +26,7 @@ fn main() {
         .to_vec();
     let frames: Vec<&[f32]> = pcm.chunks_exact(960).collect();
     let mut cases = Vec::new();
-    for cx in [0u8, 5, 9] {
+    for cx in [0u8, 5, 8, 9] {
         cases.push((
             format!("Opus32k plain c{cx}"),
             EncoderConfig {

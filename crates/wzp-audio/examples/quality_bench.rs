@@ -29,10 +29,11 @@ struct Variant {
     plc: bool,
 }
 
-/// In-band FEC only (the clean-link default), loss hint floored at 15%.
+/// In-band FEC only (the clean-link default), loss hint floored at 5% as
+/// the quality controller does.
 fn wzp_fec_enc(c: CodecId, loss: u8) -> EncoderConfig {
     EncoderConfig {
-        expected_loss_pct: loss.max(15),
+        expected_loss_pct: loss.max(5),
         dtx: false,
         ..EncoderConfig::for_codec(c)
     }
@@ -44,7 +45,7 @@ fn wzp_fec_enc(c: CodecId, loss: u8) -> EncoderConfig {
 fn wzp_dred_enc(c: CodecId, loss: u8) -> EncoderConfig {
     EncoderConfig {
         dtx: false,
-        ..EncoderConfig::lossy(c, loss.max(15), (10 + loss / 2).min(30))
+        ..EncoderConfig::lossy(c, loss.max(5), (10 + loss / 2).min(30))
     }
 }
 

@@ -197,8 +197,9 @@ impl QualityController {
     /// Encoder settings for the current tier and loss. Below [`LOSSY_PCT`] loss:
     /// in-band FEC only. From it on, DRED where the tier can carry it, with a
     /// history growing with loss from the tier's baseline towards its ceiling
-    /// (reference mapping). The loss hint is floored at 15% so that FEC and
-    /// DRED are carried.
+    /// (reference mapping). The loss hint is floored at 5%, the lowest at
+    /// which libopus still emits FEC (a higher floor costs clean-link quality,
+    /// see [`EncoderConfig::for_codec`]).
     #[must_use]
     pub fn encoder_config(&self) -> EncoderConfig {
         let codec = self.current();
@@ -209,7 +210,7 @@ impl QualityController {
             _ => 30.0,
         };
         let frac = self.last_loss.clamp(0.0, 40.0) / 40.0;
-        let loss_hint = self.last_loss.max(15.0).round() as u8;
+        let loss_hint = self.last_loss.max(5.0).round() as u8;
         if self.last_loss < LOSSY_PCT {
             // Clean link: in-band FEC only; DRED's analysis would cost CPU
             // on every frame for redundancy that is never used.
@@ -299,7 +300,7 @@ mod tests {
         let mut q = QualityController::new(CodecId::Opus32k, QualityConfig::default());
         q.on_report(&rep(0.5, 40));
         let c = q.encoder_config();
-        assert_eq!(c.expected_loss_pct, 15);
+        assert_eq!(c.expected_loss_pct, 5);
         assert_eq!(c.dred_frames, 0, "clean link: no DRED");
         q.on_report(&rep(12.0, 40));
         let c = q.encoder_config();
