@@ -42,6 +42,13 @@ pub enum VideoError {
     /// Reading a source failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// A camera could not be listed or opened (the message is the backend's).
+    #[error("camera: {0}")]
+    Camera(String),
+    /// An open camera stopped delivering frames (unplugged, taken by another
+    /// app). The call goes on; the owner switches to another source or to none.
+    #[error("camera lost: {0}")]
+    CameraLost(String),
     /// OpenH264 refused to encode.
     #[error("H.264 encode failed: {0}")]
     Encode(String),
