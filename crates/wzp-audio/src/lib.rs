@@ -47,6 +47,7 @@ pub mod mixer;
 pub mod quality;
 pub mod receiver;
 pub mod resample;
+pub mod voice;
 
 pub use codec::{EncoderConfig, OpusDecoder, OpusEncoder, Recovery};
 pub use device::{CaptureDevice, DeviceEvent, DeviceInfo, Direction, PlaybackDevice, list_devices};
@@ -60,3 +61,4 @@ pub use mixer::{LevelMeter, Mixer, SpeakingLevel};
 pub use quality::{PathReport, QualityConfig, QualityController};
 pub use receiver::{AudioReceiver, FrameOrigin, ReceiverConfig, Receivers};
 pub use resample::StreamResampler;
+pub use voice::{VoiceConfig, VoiceProcessor, VoiceStats};
