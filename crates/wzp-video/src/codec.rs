@@ -69,6 +69,18 @@ impl EncoderSettings {
         }
     }
 
+    /// Encoder threads worth using for this size on a machine with `cores` cores:
+    /// two from 960x540 up (measured at 720p: 82 -> 103 fps with 2 threads, see
+    /// docs/BENCHMARKS.md), one below, where slice-splitting costs more than it gains.
+    #[must_use]
+    pub fn threads_for(width: u32, height: u32, cores: usize) -> u16 {
+        if cores >= 2 && u64::from(width) * u64::from(height) >= 960 * 540 {
+            2
+        } else {
+            1
+        }
+    }
+
     fn validate(&self) -> Result<()> {
         check_dimensions(self.width, self.height)?;
         if self.width < 16 || self.height < 16 {
@@ -306,6 +318,13 @@ mod tests {
             min_psnr = min_psnr.min(d.psnr(&f).unwrap());
         }
         assert!(min_psnr >= 30.0, "min PSNR {min_psnr:.1} dB");
+    }
+
+    #[test]
+    fn threads_only_where_they_pay() {
+        assert_eq!(EncoderSettings::threads_for(1280, 720, 2), 2);
+        assert_eq!(EncoderSettings::threads_for(1280, 720, 1), 1);
+        assert_eq!(EncoderSettings::threads_for(640, 360, 8), 1);
     }
 
     #[test]
