@@ -193,13 +193,24 @@ fn main() {
         println!();
         for (vi, v) in VARIANTS.iter().copied().enumerate() {
             print!("{:<30}", v.name);
+            let mut at20 = None;
             for l in losses {
-                let (out, _stats) = run(&clip, v, codec, l, 1);
+                let (out, stats) = run(&clip, v, codec, l, 1);
+                if l == 20 {
+                    at20 = Some(stats);
+                }
                 let path = out_dir.join(format!("{codec:?}-v{vi}-loss{l}.wav"));
                 write_wav(&path, &out).unwrap();
                 print!("{:>8}", score(&reference, &path));
                 use std::io::Write;
                 std::io::stdout().flush().unwrap();
+            }
+            if let Some(st) = at20 {
+                // Where the lost frames went at 20% loss.
+                print!(
+                    "   20%: lost {} recovered {} concealed {} underruns {}",
+                    st.lost, st.recovered, st.concealed, st.underruns
+                );
             }
             println!();
         }

@@ -38,6 +38,11 @@ pub struct JitterConfig {
     pub spike_hold: Duration,
     /// Window of transit delays the target is computed from.
     pub window: Duration,
+    /// How long playout keeps its clock running (concealing) when the buffer
+    /// empties, before it gives up and re-buffers. A loss burst then stays a
+    /// gap in the timeline that the first packet after it can rebuild from
+    /// FEC/DRED, instead of being skipped by re-buffering. 0 = re-buffer at once.
+    pub outage_hold_ms: u32,
 }
 
 impl Default for JitterConfig {
@@ -49,6 +54,7 @@ impl Default for JitterConfig {
             decay_ms_per_s: 20.0,
             spike_hold: Duration::from_secs(3),
             window: Duration::from_secs(3),
+            outage_hold_ms: 200,
         }
     }
 }
@@ -138,6 +144,11 @@ pub struct JitterBuffer {
     spike_until: Option<Instant>,
     last_tick: Option<Instant>,
     last_duration_ms: u32,
+    /// How long playout has been concealing on an empty buffer.
+    dry_ms: u32,
+    /// Frames concealed on an empty buffer not yet classified as lost or DTX
+    /// (known once the next packet's sequence number shows the gap).
+    dry_frames: u64,
     stats: JitterStats,
 }
 
@@ -158,6 +169,8 @@ impl JitterBuffer {
             spike_until: None,
             last_tick: None,
             last_duration_ms: cfg.frame_ms,
+            dry_ms: 0,
+            dry_frames: 0,
             stats: JitterStats::default(),
         }
     }
@@ -315,6 +328,8 @@ impl JitterBuffer {
             return self.pop(now);
         };
         if let Some(e) = self.entries.remove(&next) {
+            self.settle_dry(e.seq);
+            self.dry_ms = 0;
             self.next_ms = Some(next + i64::from(e.duration_ms));
             self.note_seq(e.seq);
             self.last_duration_ms = e.duration_ms;
@@ -334,7 +349,19 @@ impl JitterBuffer {
         }
         let dur = self.last_duration_ms;
         let Some((&k, e)) = self.entries.first_key_value() else {
-            // Ran dry: conceal this frame, then re-buffer.
+            if self.dry_ms + dur <= self.cfg.outage_hold_ms {
+                // Empty, but keep the clock: likely a loss burst.
+                self.dry_ms += dur;
+                self.dry_frames += 1;
+                self.stats.concealed += 1;
+                self.next_ms = Some(next + i64::from(dur));
+                return Playout::Conceal {
+                    duration_ms: dur,
+                    dtx: false,
+                };
+            }
+            // Ran dry for too long: conceal this frame, then re-buffer.
+            self.dry_ms = 0;
             self.stats.underruns += 1;
             self.stats.concealed += 1;
             self.next_ms = None;
@@ -344,6 +371,11 @@ impl JitterBuffer {
             };
         };
         let gap_seqs = self.last_seq.map_or(1, |l| e.seq.diff(l) - 1);
+        let seq = e.seq;
+        self.settle_dry(seq);
+        let Some((_, e)) = self.entries.first_key_value() else {
+            return Playout::Wait;
+        };
         self.next_ms = Some(next + i64::from(dur));
         if gap_seqs <= 0 {
             return Playout::Conceal {
@@ -403,6 +435,16 @@ impl JitterBuffer {
         self.stats.concealed += 1;
     }
 
+    /// Frames concealed on an empty buffer were lost if sequence numbers are
+    /// missing before `seq` (and DTX if not): count them now.
+    fn settle_dry(&mut self, seq: Seq) {
+        if self.dry_frames > 0 {
+            let gap = self.last_seq.map_or(0, |l| seq.diff(l) - 1).max(0) as u64;
+            self.stats.lost += self.dry_frames.min(gap);
+            self.dry_frames = 0;
+        }
+    }
+
     fn note_seq(&mut self, seq: Seq) {
         self.last_seq = Some(seq);
     }
@@ -453,6 +495,31 @@ mod tests {
         assert!(matches!(out[3], Playout::Recover { ref next, .. } if next == &[4]));
         assert!(matches!(out[4], Playout::Packet { seq: Seq(4), .. }));
         assert_eq!(jb.stats().lost, 1);
+    }
+
+    /// A 100 ms burst that empties the buffer: playout keeps its clock
+    /// (concealing) instead of re-buffering, the frames count as lost, and
+    /// the last one before the next packet is offered for recovery.
+    #[test]
+    fn loss_burst_keeps_the_clock_and_offers_recovery() {
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut out = Vec::new();
+        for i in 0..30u32 {
+            let now = ms(t0, u64::from(i) * 20);
+            // Seq 10..15 (100 ms) never arrive.
+            if !(10..15).contains(&i) {
+                jb.insert(Seq(i), TimestampMs(i * 20), 20, &[i as u8], now);
+            }
+            out.push(jb.pop(now));
+        }
+        assert_eq!(jb.stats().underruns, 0, "{:?}", jb.stats());
+        assert_eq!(jb.stats().lost, 5, "{:?}", jb.stats());
+        assert!(
+            out.iter()
+                .any(|p| matches!(p, Playout::Recover { next, .. } if next == &[15])),
+            "{out:?}"
+        );
     }
 
     #[test]
