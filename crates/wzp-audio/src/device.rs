@@ -134,6 +134,42 @@ struct Open<T> {
     info: DeviceInfo,
 }
 
+/// The shared reaction to backend errors of a capture or playback device: a
+/// loss closes the stream and reopens the default device (reported as `Lost`
+/// then `Switched` or `Unavailable`); other errors are logged.
+fn handle_errors<T>(
+    kind: &str,
+    errors: &mpsc::Receiver<cpal::Error>,
+    open: &mut Option<Open<T>>,
+    mut reopen: impl FnMut() -> Result<Open<T>>,
+    mut adapt: impl FnMut(&Open<T>) -> Result<()>,
+) -> Vec<DeviceEvent> {
+    let mut events = Vec::new();
+    while let Ok(e) = errors.try_recv() {
+        if !is_loss(&e) {
+            tracing::warn!(error = %e, kind, "stream error");
+            continue;
+        }
+        let id = open.as_ref().map(|o| o.info.id.clone()).unwrap_or_default();
+        events.push(DeviceEvent::Lost {
+            id,
+            reason: e.to_string(),
+        });
+        *open = None;
+        match reopen() {
+            Ok(o) => {
+                if let Err(e) = adapt(&o) {
+                    tracing::warn!(error = %e, kind, "resampler for new device");
+                }
+                events.push(DeviceEvent::Switched(o.info.clone()));
+                *open = Some(o);
+            }
+            Err(e) => events.push(DeviceEvent::Unavailable(e.to_string())),
+        }
+    }
+    events
+}
+
 fn build_capture(
     id: Option<&str>,
     errors: mpsc::Sender<cpal::Error>,
@@ -344,35 +380,18 @@ impl CaptureDevice {
 
     /// Handles backend errors: on device loss, reopens the default device.
     pub fn poll(&mut self) -> Vec<DeviceEvent> {
-        let mut events = Vec::new();
-        while let Ok(e) = self.errors.try_recv() {
-            if !is_loss(&e) {
-                tracing::warn!(error = %e, "capture stream error");
-                continue;
-            }
-            let id = self
-                .open
-                .as_ref()
-                .map(|o| o.info.id.clone())
-                .unwrap_or_default();
-            events.push(DeviceEvent::Lost {
-                id,
-                reason: e.to_string(),
-            });
-            self.open = None;
-            match build_capture(None, self.errors_tx.clone(), self.counters.clone()) {
-                Ok(o) => {
-                    match StreamResampler::new(o.rate, SAMPLE_RATE, (o.rate / 100) as usize) {
-                        Ok(r) => self.resampler = r,
-                        Err(e) => tracing::warn!(error = %e, "resampler for new device"),
-                    }
-                    events.push(DeviceEvent::Switched(o.info.clone()));
-                    self.open = Some(o);
-                }
-                Err(e) => events.push(DeviceEvent::Unavailable(e.to_string())),
-            }
-        }
-        events
+        let (tx, counters) = (self.errors_tx.clone(), self.counters.clone());
+        let resampler = &mut self.resampler;
+        handle_errors(
+            "capture",
+            &self.errors,
+            &mut self.open,
+            || build_capture(None, tx.clone(), counters.clone()),
+            |o| {
+                StreamResampler::new(o.rate, SAMPLE_RATE, (o.rate / 100) as usize)
+                    .map(|r| *resampler = r)
+            },
+        )
     }
 }
 
@@ -457,35 +476,15 @@ impl PlaybackDevice {
 
     /// Handles backend errors: on device loss, reopens the default device.
     pub fn poll(&mut self) -> Vec<DeviceEvent> {
-        let mut events = Vec::new();
-        while let Ok(e) = self.errors.try_recv() {
-            if !is_loss(&e) {
-                tracing::warn!(error = %e, "playback stream error");
-                continue;
-            }
-            let id = self
-                .open
-                .as_ref()
-                .map(|o| o.info.id.clone())
-                .unwrap_or_default();
-            events.push(DeviceEvent::Lost {
-                id,
-                reason: e.to_string(),
-            });
-            self.open = None;
-            match build_playback(None, self.errors_tx.clone(), self.counters.clone()) {
-                Ok(o) => {
-                    match StreamResampler::new(SAMPLE_RATE, o.rate, 480) {
-                        Ok(r) => self.resampler = r,
-                        Err(e) => tracing::warn!(error = %e, "resampler for new device"),
-                    }
-                    events.push(DeviceEvent::Switched(o.info.clone()));
-                    self.open = Some(o);
-                }
-                Err(e) => events.push(DeviceEvent::Unavailable(e.to_string())),
-            }
-        }
-        events
+        let (tx, counters) = (self.errors_tx.clone(), self.counters.clone());
+        let resampler = &mut self.resampler;
+        handle_errors(
+            "playback",
+            &self.errors,
+            &mut self.open,
+            || build_playback(None, tx.clone(), counters.clone()),
+            |o| StreamResampler::new(SAMPLE_RATE, o.rate, 480).map(|r| *resampler = r),
+        )
     }
 }
 
