@@ -104,13 +104,8 @@ impl Proxy {
         let now = Instant::now();
         let up = Link::new(uplink, derive_seed(seed, 1), now)?;
         let down = Link::new(downlink, derive_seed(seed, 2), now)?;
-        let socket = UdpSocket::bind(listen)
-            .await
-            .map_err(|source| NetsimError::Io {
-                context: format!("binding proxy socket {listen}"),
-                source,
-            })?;
-        let local = socket.local_addr().map_err(|source| NetsimError::Io {
+        let (socket, sender) = bind_pair(listen, None)?;
+        let local = sender.local_addr().map_err(|source| NetsimError::Io {
             context: "proxy socket address".into(),
             source,
         })?;
@@ -119,6 +114,7 @@ impl Proxy {
         let stats = Arc::new(Mutex::new(ProxyStats::default()));
         let state = State {
             socket,
+            sender,
             upstream,
             up,
             down,
@@ -232,7 +228,8 @@ fn derive_seed(seed: u64, stream: u64) -> u64 {
 
 struct Flow {
     client: SocketAddr,
-    socket: Arc<UdpSocket>,
+    /// Sending side of the upstream socket (its reader task holds the receiving side).
+    socket: std::net::UdpSocket,
     reader: JoinHandle<()>,
 }
 
@@ -243,7 +240,10 @@ impl Drop for Flow {
 }
 
 struct State {
+    /// Receiving side of the client-facing socket.
     socket: UdpSocket,
+    /// Sending side of the same socket.
+    sender: std::net::UdpSocket,
     upstream: SocketAddr,
     up: Link,
     down: Link,
@@ -348,7 +348,7 @@ impl State {
                     return;
                 }
                 let id = self.next_flow;
-                match self.open_flow(id).await {
+                match self.open_flow(id) {
                     Ok((socket, reader)) => {
                         self.next_flow += 1;
                         tracing::debug!(client = %from, upstream_local = ?socket.local_addr().ok(), "netsim flow opened");
@@ -376,34 +376,21 @@ impl State {
     }
 
     /// A fresh socket connected to the upstream, and the task reading it.
-    async fn open_flow(&self, id: u64) -> Result<(Arc<UdpSocket>, JoinHandle<()>)> {
+    fn open_flow(&self, id: u64) -> Result<(std::net::UdpSocket, JoinHandle<()>)> {
         let bind: SocketAddr = if self.upstream.is_ipv4() {
             (Ipv4Addr::UNSPECIFIED, 0).into()
         } else {
             (Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        let socket = UdpSocket::bind(bind)
-            .await
-            .map_err(|source| NetsimError::Io {
-                context: "binding upstream socket".into(),
-                source,
-            })?;
-        socket
-            .connect(self.upstream)
-            .await
-            .map_err(|source| NetsimError::Io {
-                context: format!("connecting upstream socket to {}", self.upstream),
-                source,
-            })?;
-        let socket = Arc::new(socket);
-        let reader = tokio::spawn(read_upstream(socket.clone(), id, self.down_tx.clone()));
-        Ok((socket, reader))
+        let (recv, send) = bind_pair(bind, Some(self.upstream))?;
+        let reader = tokio::spawn(read_upstream(recv, id, self.down_tx.clone()));
+        Ok((send, reader))
     }
 
     async fn rebind(&mut self) -> Result<usize> {
         let ids: Vec<u64> = self.flows.keys().copied().collect();
         for id in &ids {
-            let (socket, reader) = self.open_flow(*id).await?;
+            let (socket, reader) = self.open_flow(*id)?;
             if let Some(flow) = self.flows.get_mut(id) {
                 tracing::debug!(client = %flow.client, upstream_local = ?socket.local_addr().ok(), "netsim flow rebound");
                 flow.reader.abort();
@@ -419,7 +406,7 @@ impl State {
     fn flush(&mut self, now: Instant) {
         while let Some(p) = self.up.poll_transmit(now) {
             let sent = match self.flows.get(&p.tag) {
-                Some(f) => f.socket.try_send(&p.data).map(|_| ()),
+                Some(f) => f.socket.send(&p.data).map(|_| ()),
                 None => Err(std::io::ErrorKind::NotFound.into()),
             };
             if let Err(e) = sent {
@@ -429,7 +416,7 @@ impl State {
         }
         while let Some(p) = self.down.poll_transmit(now) {
             let sent = match self.flows.get(&p.tag) {
-                Some(f) => self.socket.try_send_to(&p.data, f.client).map(|_| ()),
+                Some(f) => self.sender.send_to(&p.data, f.client).map(|_| ()),
                 None => Err(std::io::ErrorKind::NotFound.into()),
             };
             if let Err(e) = sent {
@@ -454,7 +441,7 @@ impl State {
     }
 }
 
-async fn read_upstream(socket: Arc<UdpSocket>, flow: u64, to_loop: mpsc::Sender<(u64, Bytes)>) {
+async fn read_upstream(socket: UdpSocket, flow: u64, to_loop: mpsc::Sender<(u64, Bytes)>) {
     let mut buf = vec![0u8; RECV_BUF];
     loop {
         match socket.recv(&mut buf).await {
@@ -472,4 +459,26 @@ async fn read_upstream(socket: Arc<UdpSocket>, flow: u64, to_loop: mpsc::Sender<
             Err(e) => tracing::trace!(error = %e, "netsim upstream recv failed"),
         }
     }
+}
+
+/// A non-blocking UDP socket bound to `bind` (and connected to `peer`), as a tokio socket
+/// for receiving and a std clone of it for sending. Sending straight through the std
+/// socket never waits on tokio's readiness tracking, which on a fresh socket would
+/// report `WouldBlock` for the first packet (the QUIC Initial) until the reactor has
+/// seen it writable; a full kernel buffer still drops the packet, as a router would.
+fn bind_pair(
+    bind: SocketAddr,
+    peer: Option<SocketAddr>,
+) -> Result<(UdpSocket, std::net::UdpSocket)> {
+    let io = |context: String| move |source| NetsimError::Io { context, source };
+    let std = std::net::UdpSocket::bind(bind).map_err(io(format!("binding UDP socket {bind}")))?;
+    if let Some(peer) = peer {
+        std.connect(peer)
+            .map_err(io(format!("connecting UDP socket to {peer}")))?;
+    }
+    std.set_nonblocking(true)
+        .map_err(io("making UDP socket non-blocking".into()))?;
+    let sender = std.try_clone().map_err(io("cloning UDP socket".into()))?;
+    let tokio = UdpSocket::from_std(std).map_err(io("registering UDP socket".into()))?;
+    Ok((tokio, sender))
 }
