@@ -45,6 +45,12 @@ pub enum CliError {
     /// A network operation failed.
     #[error("{0}")]
     Transport(#[from] wzp_transport::TransportError),
+    /// A call failed or ended abnormally (the message says why).
+    #[error("{0}")]
+    Call(String),
+    /// Video source or file problem.
+    #[error("{0}")]
+    Video(#[from] wzp_video::VideoError),
     /// Output could not be serialized.
     #[error("cannot write JSON output: {0}")]
     Json(#[from] serde_json::Error),

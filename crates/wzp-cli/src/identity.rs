@@ -230,7 +230,7 @@ fn print_identity(
 
 /// The identity file to use: the flag or `$WZP_IDENTITY` (clap merges the
 /// two), else the per-user config directory.
-fn resolve_path(given: Option<PathBuf>) -> Result<PathBuf, CliError> {
+pub(crate) fn resolve_path(given: Option<PathBuf>) -> Result<PathBuf, CliError> {
     if let Some(p) = given {
         if p.as_os_str().is_empty() {
             return Err(CliError::Usage(

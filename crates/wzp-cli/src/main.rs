@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod call;
 mod error;
 mod identity;
 mod load;
@@ -39,6 +40,13 @@ enum Command {
     RelayToken(relay_token::RelayTokenArgs),
     /// Load-test a relay with synthetic participants.
     Load(load::LoadArgs),
+    /// Place a call: join a room (--room) or call an identity (--to), with tone, file,
+    /// device or test-pattern media.
+    Call(call::CallArgs),
+    /// Wait for direct calls to our identity and answer (or decline) them.
+    Listen(call::ListenArgs),
+    /// A relay and two participants in one process, printing live stats.
+    Demo(call::DemoArgs),
 }
 
 /// The async runtime for the network subcommands.
@@ -81,6 +89,9 @@ fn main() -> ExitCode {
         }),
         Command::RelayToken(args) => relay_token::run(args),
         Command::Load(args) => runtime().and_then(|rt| rt.block_on(load::run(args))),
+        Command::Call(args) => runtime().and_then(|rt| rt.block_on(call::run_call(args))),
+        Command::Listen(args) => runtime().and_then(|rt| rt.block_on(call::run_listen(args))),
+        Command::Demo(args) => runtime().and_then(|rt| rt.block_on(call::run_demo(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

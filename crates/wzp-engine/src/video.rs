@@ -1,0 +1,297 @@
+//! The video threads: one encodes (source -> OpenH264 -> packets), one decodes
+//! (access units -> OpenH264 -> the video sink).
+//!
+//! Both are plain OS threads because a 720p encode takes several milliseconds of CPU
+//! that must not stall the network task. They talk to it through channels: packets
+//! out of the encoder on a bounded tokio channel (a full channel means the network
+//! task is behind, and the frame is dropped rather than queued, so latency stays low);
+//! control messages in on std channels.
+
+use std::collections::HashMap;
+use std::sync::mpsc as stdmpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use wzp_proto::{ParticipantId, Seq, StreamId, TimestampMs};
+use wzp_video::{
+    AccessUnit, DEFAULT_MAX_PAYLOAD, EncoderSettings, FrameSource, H264Decoder, H264Encoder,
+    Packetizer, VideoPacket,
+};
+
+use crate::io::VideoSink;
+
+/// The stream id outgoing video uses.
+pub const VIDEO_STREAM: StreamId = StreamId(1);
+
+/// Commands to the encoder thread.
+pub(crate) enum EncCtl {
+    /// Next frame is an IDR (a receiver lost the chain).
+    Keyframe,
+    /// New target bitrate.
+    Bitrate(u32),
+    /// Replace the source (`None`: no video).
+    Source(Option<Box<dyn FrameSource + Send>>),
+    /// Camera on/off without losing the source.
+    Enabled(bool),
+}
+
+/// An encoded frame's packets, with when its source frame was taken.
+pub(crate) struct EncodedPackets {
+    pub packets: Vec<VideoPacket>,
+}
+
+/// Handle to the encoder thread; dropping it (the control sender) stops the thread
+/// after the frame in progress.
+pub(crate) struct Encoder {
+    ctl: stdmpsc::Sender<EncCtl>,
+}
+
+impl Encoder {
+    pub(crate) fn spawn(
+        source: Option<Box<dyn FrameSource + Send>>,
+        bitrate: u32,
+        threads: u16,
+        epoch: Instant,
+        out: mpsc::Sender<EncodedPackets>,
+        first_seq: Seq,
+    ) -> std::io::Result<Self> {
+        let (ctl, rx) = stdmpsc::channel();
+        std::thread::Builder::new()
+            .name("wzp-video-enc".into())
+            .spawn(move || encode_loop(source, bitrate, threads, epoch, out, rx, first_seq))?;
+        Ok(Self { ctl })
+    }
+
+    pub(crate) fn send(&self, c: EncCtl) {
+        // A send error means the thread has exited (its source failed); nothing to do.
+        let _ = self.ctl.send(c);
+    }
+}
+
+fn encode_loop(
+    mut source: Option<Box<dyn FrameSource + Send>>,
+    mut bitrate: u32,
+    threads: u16,
+    epoch: Instant,
+    out: mpsc::Sender<EncodedPackets>,
+    ctl: stdmpsc::Receiver<EncCtl>,
+    first_seq: Seq,
+) {
+    let mut enabled = true;
+    let mut encoder: Option<H264Encoder> = None;
+    let mut packetizer = match Packetizer::new(VIDEO_STREAM, DEFAULT_MAX_PAYLOAD, first_seq) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "video packetizer");
+            return;
+        }
+    };
+    let mut next = Instant::now();
+    loop {
+        let active = enabled && source.is_some();
+        let wait = if active {
+            next.saturating_duration_since(Instant::now())
+        } else {
+            Duration::from_secs(3600)
+        };
+        match ctl.recv_timeout(wait) {
+            Ok(EncCtl::Keyframe) => {
+                if let Some(e) = encoder.as_mut() {
+                    e.request_keyframe();
+                }
+                continue;
+            }
+            Ok(EncCtl::Bitrate(b)) => {
+                bitrate = b;
+                if let Some(e) = encoder.as_mut() {
+                    let s = EncoderSettings {
+                        bitrate_bps: b,
+                        ..e.settings()
+                    };
+                    if let Err(err) = e.reconfigure(s) {
+                        tracing::warn!(error = %err, "video bitrate change failed");
+                    }
+                }
+                continue;
+            }
+            Ok(EncCtl::Source(s)) => {
+                source = s;
+                encoder = None;
+                next = Instant::now();
+                continue;
+            }
+            Ok(EncCtl::Enabled(on)) => {
+                if on && !enabled {
+                    next = Instant::now();
+                    if let Some(e) = encoder.as_mut() {
+                        e.request_keyframe();
+                    }
+                }
+                enabled = on;
+                continue;
+            }
+            Err(stdmpsc::RecvTimeoutError::Disconnected) => return,
+            Err(stdmpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let Some(src) = source.as_mut() else { continue };
+        let fps = src.frame_rate().clamp(1.0, 60.0);
+        let period = Duration::from_secs_f64(1.0 / fps);
+        next += period;
+        let now = Instant::now();
+        if next + period < now {
+            // Behind by more than a frame (a slow encode): do not try to catch up.
+            next = now + period;
+        }
+        let frame = match src.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                tracing::info!("video source ended");
+                source = None;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "video source failed; video stopped");
+                source = None;
+                continue;
+            }
+        };
+        let (w, h) = (frame.width(), frame.height());
+        if encoder
+            .as_ref()
+            .is_none_or(|e| (e.settings().width, e.settings().height) != (w, h))
+        {
+            let settings = EncoderSettings {
+                width: w,
+                height: h,
+                fps: fps as f32,
+                bitrate_bps: bitrate,
+                threads,
+                ..EncoderSettings::hd()
+            };
+            match H264Encoder::new(settings) {
+                Ok(e) => encoder = Some(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "video encoder failed; video stopped");
+                    source = None;
+                    continue;
+                }
+            }
+        }
+        let Some(enc) = encoder.as_mut() else {
+            continue;
+        };
+        let encoded = match enc.encode(&frame) {
+            Ok(Some(e)) => e,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "video encode failed");
+                continue;
+            }
+        };
+        let ts = TimestampMs(u32::try_from(now.duration_since(epoch).as_millis()).unwrap_or(0));
+        let mut packets = Vec::new();
+        if let Err(e) = packetizer.packetize(&encoded.data, encoded.keyframe, ts, &mut packets) {
+            tracing::warn!(error = %e, "video packetize failed");
+            continue;
+        }
+        match out.try_send(EncodedPackets { packets }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::debug!("network task behind; video frame dropped");
+                enc.request_keyframe();
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+}
+
+/// Inputs of the decoder thread.
+pub(crate) enum DecIn {
+    /// Decode this unit from that participant.
+    Unit(ParticipantId, AccessUnit),
+    /// The participant left: drop its decoder.
+    Forget(ParticipantId),
+}
+
+/// What the decoder thread reports back.
+pub(crate) enum DecOut {
+    /// A picture was shown.
+    Decoded {
+        from: ParticipantId,
+        width: u32,
+        height: u32,
+    },
+    /// The decoder rejected a unit: the receiver must ask for a keyframe.
+    Failed(ParticipantId),
+}
+
+/// Handle to the decoder thread; dropping the sender stops it, and joining it
+/// returns after the sink has been finished.
+pub(crate) struct Decoder {
+    pub tx: stdmpsc::Sender<DecIn>,
+    pub join: Option<JoinHandle<()>>,
+}
+
+impl Decoder {
+    pub(crate) fn spawn(
+        sink: Box<dyn VideoSink>,
+        feedback: mpsc::UnboundedSender<DecOut>,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = stdmpsc::channel();
+        let join = std::thread::Builder::new()
+            .name("wzp-video-dec".into())
+            .spawn(move || decode_loop(sink, rx, feedback))?;
+        Ok(Self {
+            tx,
+            join: Some(join),
+        })
+    }
+}
+
+fn decode_loop(
+    mut sink: Box<dyn VideoSink>,
+    rx: stdmpsc::Receiver<DecIn>,
+    feedback: mpsc::UnboundedSender<DecOut>,
+) {
+    let mut decoders: HashMap<ParticipantId, H264Decoder> = HashMap::new();
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            DecIn::Forget(p) => {
+                decoders.remove(&p);
+            }
+            DecIn::Unit(from, au) => {
+                let dec = match decoders.entry(from) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => match H264Decoder::new() {
+                        Ok(d) => v.insert(d),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot create a video decoder");
+                            continue;
+                        }
+                    },
+                };
+                match dec.decode(&au.data) {
+                    Ok(Some(frame)) => {
+                        if let Err(e) = sink.frame(from, &frame) {
+                            tracing::warn!(error = %e, "video sink failed");
+                        }
+                        let _ = feedback.send(DecOut::Decoded {
+                            from,
+                            width: frame.width(),
+                            height: frame.height(),
+                        });
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, %from, "video decode failed");
+                        let _ = feedback.send(DecOut::Failed(from));
+                    }
+                }
+            }
+        }
+    }
+    if let Err(e) = sink.finish() {
+        tracing::warn!(error = %e, "video sink finish failed");
+    }
+}
