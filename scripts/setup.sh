@@ -17,6 +17,8 @@ APT_PACKAGES=(
   pulseaudio-utils     # pactl, used by scripts/harness.sh to wait for PulseAudio
   libasound2-plugins   # ALSA "default" -> PulseAudio, for cpal's ALSA host under the harness
   nasm                 # wzp-video: openh264-sys2 assembles its SIMD kernels with nasm (plain C without it: much slower)
+  mesa-vulkan-drivers  # wzp-render: lavapipe, the software Vulkan adapter its GPU tests and benches run on without a GPU
+  libvulkan1           # wzp-render: the Vulkan loader wgpu opens lavapipe through
 )
 
 sudo_if_needed() {
