@@ -171,7 +171,13 @@ pub struct RelayHandle {
     core_tx: mpsc::Sender<CoreIn>,
     endpoint: quinn::Endpoint,
     stop_metrics: Option<oneshot::Sender<()>>,
+    tap: MediaTap,
 }
+
+/// A copy of every media datagram the relay receives, exactly as it arrived, for
+/// tests that check the relay only ever sees ciphertext. Empty (one atomic load per
+/// datagram) unless a test asks for it with [`RelayHandle::tap_media`].
+type MediaTap = Arc<std::sync::OnceLock<mpsc::UnboundedSender<Bytes>>>;
 
 impl RelayHandle {
     /// Where the relay listens for QUIC.
@@ -196,6 +202,14 @@ impl RelayHandle {
     #[must_use]
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// Test hook: every media datagram received from now on, as received (before
+    /// forwarding). Only one tap per relay; a second call returns `None`.
+    pub fn tap_media(&self) -> Option<mpsc::UnboundedReceiver<Bytes>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.tap.set(tx).ok()?;
+        Some(rx)
     }
 
     /// Tells every client the relay is going away, closes their connections and
@@ -257,6 +271,7 @@ pub async fn start_with_identity(
     };
     let (core_tx, core_rx) = mpsc::channel(4096);
     let core = RelayCore::new(settings.core.clone(), metrics.clone());
+    let tap = MediaTap::default();
     tokio::spawn(run_core(core, core_rx));
     tokio::spawn(accept_loop(
         endpoint.clone(),
@@ -264,6 +279,7 @@ pub async fn start_with_identity(
         metrics.clone(),
         settings.rate,
         settings.batch,
+        tap.clone(),
     ));
     tracing::info!(%local_addr, fingerprint = %identity.fingerprint(), "relay listening");
     Ok(RelayHandle {
@@ -274,6 +290,7 @@ pub async fn start_with_identity(
         core_tx,
         endpoint,
         stop_metrics,
+        tap,
     })
 }
 
@@ -408,6 +425,7 @@ async fn accept_loop(
     metrics: Arc<Metrics>,
     rate: RateLimits,
     batch: Duration,
+    tap: MediaTap,
 ) {
     let mut next = 0u64;
     while let Some(incoming) = endpoint.accept().await {
@@ -420,6 +438,7 @@ async fn accept_loop(
             metrics.clone(),
             rate,
             batch,
+            tap.clone(),
         ));
     }
 }
@@ -431,6 +450,7 @@ async fn serve_connection(
     metrics: Arc<Metrics>,
     rate: RateLimits,
     batch: Duration,
+    tap: MediaTap,
 ) {
     let started = Instant::now();
     let conn = match incoming.await {
@@ -476,6 +496,7 @@ async fn serve_connection(
         joined_rx,
         metrics.clone(),
         rate,
+        tap,
     ));
     match tokio::time::timeout(SIGNAL_OPEN_TIMEOUT, conn.accept_signal()).await {
         Ok(Ok((mut sender, mut receiver))) => {
@@ -536,6 +557,7 @@ async fn forward_media(
     mut joined_rx: watch::Receiver<Option<Joined>>,
     metrics: Arc<Metrics>,
     rate: RateLimits,
+    tap: MediaTap,
 ) {
     let mut limiter = RateLimiter::new(rate);
     let mut joined: Option<Joined> = None;
@@ -543,6 +565,9 @@ async fn forward_media(
     while let Ok(datagram) = conn.recv_media().await {
         metrics.packets_in.inc();
         metrics.bytes_in.inc_by(datagram.len() as u64);
+        if let Some(t) = tap.get() {
+            let _ = t.send(datagram.clone());
+        }
         match limiter.check(Instant::now(), datagram.len()) {
             Verdict::Pass => {}
             Verdict::Drop => {

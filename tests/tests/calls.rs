@@ -1,0 +1,489 @@
+//! End-to-end calls: a real relay and real engines over QUIC on loopback, with
+//! synthetic audio and video.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::Duration;
+
+use wzp_audio::{EncoderConfig, OpusEncoder, ToneSource};
+use wzp_e2e::{CounterSink, SharedSink, TestRelay, drain, tone_power, wait_event};
+use wzp_engine::{Call, CallState, CallTarget, EndReason, Event, Listener, MediaIo, NullVideoSink};
+use wzp_proto::{CodecId, Datagram, MediaType};
+use wzp_video::SyntheticSource;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+fn tone_io(hz: f32, sink: &SharedSink) -> MediaIo {
+    MediaIo {
+        audio_in: Box::new(ToneSource::new(hz, 0.3)),
+        audio_out: Box::new(sink.clone()),
+        video_in: None,
+        video_out: Box::new(NullVideoSink),
+    }
+}
+
+async fn active(events: &mut wzp_engine::Events) {
+    wait_event(events, WAIT, "active", |e| {
+        matches!(e, Event::State(CallState::Active))
+    })
+    .await;
+}
+
+/// Waits until `sink` holds at least `secs` of audio after now.
+async fn record_for(sink: &SharedSink, secs: f32) {
+    let want = sink.len() + (secs * 48_000.0) as usize;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while sink.len() < want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "audio stopped playing"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Asserts the last second of `sink` has each of `present` and none of `absent`.
+fn assert_tones(who: &str, sink: &SharedSink, present: &[f32], absent: &[f32]) {
+    let tail = sink.tail(48_000);
+    let strongest = present
+        .iter()
+        .chain(absent)
+        .map(|f| tone_power(&tail, *f))
+        .fold(0.0f32, f32::max);
+    for f in present {
+        let p = tone_power(&tail, *f);
+        assert!(
+            p > strongest * 0.05 && p > 1e-5,
+            "{who}: {f} Hz missing (power {p:e}, strongest {strongest:e})"
+        );
+    }
+    for f in absent {
+        let p = tone_power(&tail, *f);
+        assert!(
+            p < strongest * 0.01,
+            "{who}: hears {f} Hz it should not (power {p:e}, strongest {strongest:e})"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_party_room_each_hears_the_other_and_the_relay_sees_only_ciphertext() {
+    let relay = TestRelay::start("two").await;
+    let mut tap = relay.handle().tap_media().expect("tap");
+    let (sa, sb) = (SharedSink::default(), SharedSink::default());
+    let (a, mut ea) = Call::start(
+        relay.config(),
+        CallTarget::Room("r2".into()),
+        tone_io(440.0, &sa),
+    )
+    .expect("start a");
+    let (b, mut eb) = Call::start(
+        relay.config(),
+        CallTarget::Room("r2".into()),
+        tone_io(660.0, &sb),
+    )
+    .expect("start b");
+    active(&mut ea).await;
+    active(&mut eb).await;
+    // Keys exchanged both ways: each side reports the other's verification codes, equal.
+    let code = |e: &Event| match e {
+        Event::Verification {
+            short_code,
+            safety_number,
+            ..
+        } => Some((short_code.clone(), safety_number.clone())),
+        _ => None,
+    };
+    let ca = code(&wait_event(&mut ea, WAIT, "verification at a", |e| code(e).is_some()).await);
+    let cb = code(&wait_event(&mut eb, WAIT, "verification at b", |e| code(e).is_some()).await);
+    assert_eq!(
+        ca, cb,
+        "both sides see the same short code and safety number"
+    );
+    let (da, db) = (drain(ea), drain(eb));
+    record_for(&sa, 1.5).await;
+    record_for(&sb, 1.5).await;
+
+    // What the relay received: every datagram is sealed. The engine's first Opus packets
+    // are reproducible (same encoder settings, same tone from phase 0), so any 12-byte
+    // run of them appearing in what the relay saw would be plaintext leaking.
+    let mut enc = OpusEncoder::new(EncoderConfig::for_codec(CodecId::Opus24k)).expect("opus");
+    let mut tone = ToneSource::new(440.0, 0.3);
+    let mut plain = Vec::new();
+    for _ in 0..50 {
+        let mut pcm = [0f32; 960];
+        wzp_audio::AudioSource::pull(&mut tone, &mut pcm).expect("tone");
+        let mut pkt = [0u8; 1275];
+        let n = enc.encode(&pcm, &mut pkt).expect("encode");
+        if n >= 24 {
+            plain.push(pkt[4..16].to_vec());
+        }
+    }
+    assert!(plain.len() > 40);
+    let mut seen = Vec::new();
+    while let Ok(d) = tap.try_recv() {
+        seen.push(d);
+    }
+    assert!(seen.len() > 100, "relay saw {} datagrams", seen.len());
+    // The search works: a datagram carrying a plaintext packet would be caught.
+    let leaky = [&[0u8; 17][..], &plain[0][..]].concat();
+    assert!(contains(&leaky, &plain[0]));
+    for d in &seen {
+        match Datagram::parse(d).expect("relay saw a malformed datagram") {
+            Datagram::Plain { header, body, .. } => {
+                if header.media_type == MediaType::Audio && header.codec != CodecId::ComfortNoise {
+                    // epoch byte + ciphertext + 16-byte tag
+                    assert!(
+                        body.len() > 17,
+                        "sealed audio carries epoch, ciphertext and tag"
+                    );
+                }
+            }
+            other => panic!("unexpected framing {other:?}"),
+        }
+        for p in &plain {
+            assert!(!contains(d, p), "plaintext Opus bytes reached the relay");
+        }
+    }
+    assert_tones("a", &sa, &[660.0], &[440.0]);
+    assert_tones("b", &sb, &[440.0], &[660.0]);
+    a.hang_up().expect("hang up a");
+    b.hang_up().expect("hang up b");
+    assert_eq!(a.wait().await, EndReason::LocalHangup);
+    assert_eq!(b.wait().await, EndReason::LocalHangup);
+    let (ea, eb) = (da.await.expect("a events"), db.await.expect("b events"));
+    for ev in [&ea, &eb] {
+        assert!(ev.iter().any(|e| matches!(e, Event::Stats(_))));
+        assert!(matches!(
+            ev.last(),
+            Some(Event::State(CallState::Ended {
+                reason: EndReason::LocalHangup
+            }))
+        ));
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_party_room_each_hears_the_other_two() {
+    let relay = TestRelay::start("three").await;
+    let tones = [440.0f32, 660.0, 990.0];
+    let sinks: Vec<SharedSink> = tones.iter().map(|_| SharedSink::default()).collect();
+    let mut calls = Vec::new();
+    for (hz, sink) in tones.iter().zip(&sinks) {
+        let (c, mut e) = Call::start(
+            relay.config(),
+            CallTarget::Room("r3".into()),
+            tone_io(*hz, sink),
+        )
+        .expect("start");
+        active(&mut e).await;
+        calls.push((c, e));
+    }
+    // Everyone sees two others joined.
+    let mut drains = Vec::new();
+    for (_, e) in &mut calls {
+        let mut joined = 0;
+        while joined < 2 {
+            wait_event(e, WAIT, "participants", |e| {
+                matches!(e, Event::ParticipantJoined(_))
+            })
+            .await;
+            joined += 1;
+        }
+    }
+    for (c, e) in calls {
+        drains.push((c, drain(e)));
+    }
+    // Let keys settle after the last join, then listen.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for s in &sinks {
+        record_for(s, 1.5).await;
+    }
+    for (i, s) in sinks.iter().enumerate() {
+        let present: Vec<f32> = tones
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, f)| *f)
+            .collect();
+        assert_tones(&format!("participant {i}"), s, &present, &[tones[i]]);
+    }
+    for (c, _) in &drains {
+        c.hang_up().expect("hang up");
+    }
+    for (c, d) in drains {
+        assert_eq!(c.wait().await, EndReason::LocalHangup);
+        d.await.expect("events");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_frames_arrive_in_order_with_the_senders_counters() {
+    let relay = TestRelay::start("video").await;
+    let counters = CounterSink::default();
+    let sink = SharedSink::default();
+    let io_a = MediaIo {
+        audio_in: Box::new(ToneSource::new(440.0, 0.3)),
+        audio_out: Box::new(SharedSink::default()),
+        video_in: Some(Box::new(
+            SyntheticSource::new(320, 192, 15).expect("pattern"),
+        )),
+        video_out: Box::new(NullVideoSink),
+    };
+    let io_b = MediaIo {
+        audio_in: Box::new(ToneSource::new(660.0, 0.3)),
+        audio_out: Box::new(sink.clone()),
+        video_in: None,
+        video_out: Box::new(counters.clone()),
+    };
+    let mut cfg = relay.config();
+    cfg.video.bitrate_bps = 300_000;
+    let (a, mut ea) = Call::start(cfg, CallTarget::Room("v".into()), io_a).expect("a");
+    let (b, mut eb) = Call::start(relay.config(), CallTarget::Room("v".into()), io_b).expect("b");
+    active(&mut ea).await;
+    active(&mut eb).await;
+    let (da, _db) = (drain(ea), drain(eb));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while counters.0.lock().expect("lock").len() < 30 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "too few video frames"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = b.stats().await.expect("stats");
+    a.hang_up().expect("hang up");
+    b.hang_up().expect("hang up");
+    a.wait().await;
+    b.wait().await;
+    da.await.expect("events");
+    let got = counters.0.lock().expect("lock").clone();
+    let read: Vec<u32> = got.iter().filter_map(|(_, c)| *c).collect();
+    assert!(
+        read.len() * 10 >= got.len() * 9,
+        "counters unreadable in {} of {} frames",
+        got.len() - read.len(),
+        got.len()
+    );
+    assert!(
+        read.windows(2).all(|w| w[0] < w[1]),
+        "frames out of order: {read:?}"
+    );
+    let p = &stats.participants[0];
+    assert_eq!(p.resolution, Some((320, 192)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mute_stops_audio_packets_and_the_peer_sees_it() {
+    let relay = TestRelay::start("mute").await;
+    let mut tap = relay.handle().tap_media().expect("tap");
+    let (sa, sb) = (SharedSink::default(), SharedSink::default());
+    let (a, mut ea) = Call::start(
+        relay.config(),
+        CallTarget::Room("m".into()),
+        tone_io(440.0, &sa),
+    )
+    .expect("a");
+    let (b, mut eb) = Call::start(
+        relay.config(),
+        CallTarget::Room("m".into()),
+        tone_io(660.0, &sb),
+    )
+    .expect("b");
+    b.mute(true).expect("mute b");
+    active(&mut ea).await;
+    active(&mut eb).await;
+    record_for(&sb, 0.5).await;
+    let count = |tap: &mut tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>| {
+        let (mut opus, mut heartbeat) = (0, 0);
+        while let Ok(d) = tap.try_recv() {
+            if let Ok(Datagram::Plain { header, .. }) = Datagram::parse(&d) {
+                match header.codec {
+                    CodecId::ComfortNoise => heartbeat += 1,
+                    _ if header.media_type == MediaType::Audio => opus += 1,
+                    _ => {}
+                }
+            }
+        }
+        (opus, heartbeat)
+    };
+    let (before, _) = count(&mut tap);
+    assert!(before > 10, "a sends audio ({before})");
+    a.mute(true).expect("mute a");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = count(&mut tap);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (opus, heartbeat) = count(&mut tap);
+    assert_eq!(opus, 0, "audio packets while both are muted");
+    assert!(heartbeat >= 2, "mute heartbeats keep flowing ({heartbeat})");
+    let muted_seen = wait_event(
+        &mut eb,
+        WAIT,
+        "a shown muted at b",
+        |e| matches!(e, Event::Stats(s) if s.participants.iter().any(|p| p.muted)),
+    )
+    .await;
+    assert!(matches!(muted_seen, Event::Stats(_)));
+    a.mute(false).expect("unmute");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (opus, _) = count(&mut tap);
+    assert!(opus > 10, "audio resumes after unmute ({opus})");
+    a.hang_up().expect("hang up");
+    b.hang_up().expect("hang up");
+    drop((ea, eb));
+    a.wait().await;
+    b.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_call_ring_accept_hear_and_hang_up() {
+    let relay = TestRelay::start("direct").await;
+    let callee_cfg = relay.config();
+    let callee_fp = callee_cfg.identity.fingerprint();
+    let mut listener = Listener::connect(callee_cfg).await.expect("listener");
+    let (sa, sb) = (SharedSink::default(), SharedSink::default());
+    let caller_cfg = relay.config();
+    let caller_fp = caller_cfg.identity.fingerprint();
+    let (a, mut ea) = Call::start(
+        caller_cfg,
+        CallTarget::Direct(callee_fp),
+        tone_io(440.0, &sa),
+    )
+    .expect("caller");
+    let incoming = tokio::time::timeout(WAIT, listener.next_call())
+        .await
+        .expect("offer in time")
+        .expect("offer");
+    assert_eq!(incoming.from, caller_fp);
+    wait_event(&mut ea, WAIT, "ringing", |e| {
+        matches!(e, Event::State(CallState::Ringing))
+    })
+    .await;
+    let (b, mut eb) = listener.accept(&incoming, tone_io(660.0, &sb));
+    active(&mut ea).await;
+    active(&mut eb).await;
+    let db = drain(eb);
+    record_for(&sa, 1.0).await;
+    record_for(&sb, 1.0).await;
+    assert_tones("caller", &sa, &[660.0], &[440.0]);
+    assert_tones("callee", &sb, &[440.0], &[660.0]);
+    a.hang_up().expect("hang up");
+    assert_eq!(a.wait().await, EndReason::LocalHangup);
+    assert_eq!(
+        tokio::time::timeout(WAIT, b.wait())
+            .await
+            .expect("callee ends"),
+        EndReason::RemoteHangup
+    );
+    db.await.expect("events");
+    drop(ea);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_call_declined_busy_and_unreachable() {
+    let relay = TestRelay::start("decline").await;
+    // Declined.
+    let callee_cfg = relay.config();
+    let callee_fp = callee_cfg.identity.fingerprint();
+    let mut listener = Listener::connect(callee_cfg).await.expect("listener");
+    let sink = SharedSink::default();
+    let (a, ea) = Call::start(
+        relay.config(),
+        CallTarget::Direct(callee_fp),
+        tone_io(440.0, &sink),
+    )
+    .expect("caller");
+    let incoming = listener.next_call().await.expect("offer");
+    listener.decline(&incoming).await.expect("decline");
+    assert_eq!(
+        tokio::time::timeout(WAIT, a.wait()).await.expect("ends"),
+        EndReason::Declined
+    );
+    drop(ea);
+
+    // Busy: the callee is in a call with someone else.
+    let (c, mut ec) = Call::start(
+        relay.config(),
+        CallTarget::Direct(callee_fp),
+        tone_io(440.0, &sink),
+    )
+    .expect("caller 2");
+    let incoming = listener.next_call().await.expect("offer 2");
+    let (b, eb) = listener.accept(&incoming, tone_io(660.0, &sink));
+    active(&mut ec).await;
+    let (d, ed) = Call::start(
+        relay.config(),
+        CallTarget::Direct(callee_fp),
+        tone_io(440.0, &sink),
+    )
+    .expect("caller 3");
+    assert_eq!(
+        tokio::time::timeout(WAIT, d.wait()).await.expect("ends"),
+        EndReason::Busy
+    );
+    c.hang_up().expect("hang up");
+    c.wait().await;
+    tokio::time::timeout(WAIT, b.wait())
+        .await
+        .expect("callee ends");
+    drop((eb, ed));
+
+    // Unreachable: nobody registered with that fingerprint.
+    let nobody = wzp_crypto::Identity::generate(&mut rand_core::OsRng).fingerprint();
+    let (e, _ee) = Call::start(
+        relay.config(),
+        CallTarget::Direct(nobody),
+        tone_io(440.0, &sink),
+    )
+    .expect("caller 4");
+    assert_eq!(
+        tokio::time::timeout(WAIT, e.wait()).await.expect("ends"),
+        EndReason::Unreachable
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_call_reconnects_after_the_relay_restarts() {
+    let mut relay = TestRelay::start("restart").await;
+    let (sa, sb) = (SharedSink::default(), SharedSink::default());
+    let (a, mut ea) = Call::start(
+        relay.config(),
+        CallTarget::Room("rr".into()),
+        tone_io(440.0, &sa),
+    )
+    .expect("a");
+    let (b, mut eb) = Call::start(
+        relay.config(),
+        CallTarget::Room("rr".into()),
+        tone_io(660.0, &sb),
+    )
+    .expect("b");
+    active(&mut ea).await;
+    active(&mut eb).await;
+    record_for(&sa, 0.5).await;
+    relay.stop().await;
+    wait_event(&mut ea, WAIT, "reconnecting", |e| {
+        matches!(e, Event::State(CallState::Reconnecting { .. }))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    relay.restart().await;
+    active(&mut ea).await;
+    active(&mut eb).await;
+    let (da, db) = (drain(ea), drain(eb));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    record_for(&sa, 1.0).await;
+    assert_tones("a after rejoin", &sa, &[660.0], &[440.0]);
+    let s = a.stats().await.expect("stats");
+    assert_eq!(s.reconnects, 1);
+    a.hang_up().expect("hang up");
+    b.hang_up().expect("hang up");
+    assert_eq!(a.wait().await, EndReason::LocalHangup);
+    assert_eq!(b.wait().await, EndReason::LocalHangup);
+    da.await.expect("events");
+    db.await.expect("events");
+}
