@@ -1,0 +1,100 @@
+// Typed wrappers around the shell's commands and events (src-tauri/src/commands.rs).
+// Command and argument names here are the contract with the Rust side.
+import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { CallInfo, CallStats, EndReason, EngineEvent } from "./state";
+
+export interface IdentityInfo {
+  fingerprint: string;
+}
+
+export interface RelayEntry {
+  name: string;
+  address: string;
+  fingerprint: string | null;
+}
+
+export interface Settings {
+  alias: string | null;
+  relays: RelayEntry[];
+  last_room: string | null;
+  audio_input: string | null;
+  audio_output: string | null;
+  theme: string;
+}
+
+export interface HistoryPeer {
+  fingerprint: string;
+  alias: string | null;
+}
+
+export interface HistoryEntry {
+  target: string;
+  direction: "room" | "placed" | "received" | "missed";
+  relay: string;
+  started_unix: number;
+  duration_secs: number;
+  participants: HistoryPeer[];
+  end_reason: string;
+}
+
+export interface CorruptFile {
+  path: string;
+  moved_to: string;
+  error: string;
+}
+
+export interface HostInfo {
+  local_address: string;
+  share_addresses: string[];
+  fingerprint: string;
+}
+
+export interface AppStatus {
+  identity: IdentityInfo | null;
+  identity_error: { kind: string; message: string } | null;
+  settings: Settings;
+  history: { entries: HistoryEntry[] };
+  notices: CorruptFile[];
+  call_no: number | null;
+  host: HostInfo | null;
+  data_dir: string;
+}
+
+export interface CallEnded {
+  call_no: number;
+  reason: EndReason;
+  entry: HistoryEntry;
+}
+
+export const api = {
+  status: () => invoke<AppStatus>("app_status"),
+  beginCreate: () => invoke<string[]>("identity_begin_create"),
+  confirmCreate: (words: string[]) => invoke<IdentityInfo>("identity_confirm_create", { words }),
+  restore: (phrase: string) => invoke<IdentityInfo>("identity_restore", { phrase }),
+  identityWords: () => invoke<string[]>("identity_words"),
+  saveSettings: (settings: Settings) => invoke<void>("save_settings", { settings }),
+  joinRoom: (relay: string, relayFingerprint: string | null, room: string) =>
+    invoke<CallInfo>("join_room", { relay, relayFingerprint, room }),
+  callFingerprint: (relay: string, relayFingerprint: string | null, fingerprint: string) =>
+    invoke<CallInfo>("call_fingerprint", { relay, relayFingerprint, fingerprint }),
+  hangUp: () => invoke<void>("hang_up"),
+  mute: (on: boolean) => invoke<void>("mute", { on }),
+  camera: (on: boolean) => invoke<void>("camera", { on }),
+  stats: () => invoke<CallStats>("stats"),
+  hostStart: () => invoke<HostInfo>("host_start"),
+  hostStop: () => invoke<void>("host_stop"),
+  clearHistory: () => invoke<void>("clear_history"),
+};
+
+export function onCallEvent(f: (callNo: number, e: EngineEvent) => void): Promise<UnlistenFn> {
+  return listen<{ call_no: number; event: EngineEvent }>("call-event", (m) => f(m.payload.call_no, m.payload.event));
+}
+
+export function onCallEnded(f: (e: CallEnded) => void): Promise<UnlistenFn> {
+  return listen<CallEnded>("call-ended", (m) => f(m.payload));
+}
+
+export function onAppError(f: (e: { kind: string; message: string }) => void): Promise<UnlistenFn> {
+  return listen<{ kind: string; message: string }>("app-error", (m) => f(m.payload));
+}

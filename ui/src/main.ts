@@ -1,0 +1,545 @@
+// WZP Desktop UI: vanilla TypeScript, no framework. One `render()` redraws the current
+// screen from `model`; pure logic (state reducer, formatting, backup check, shortcuts)
+// lives in modules with unit tests. Strings come from strings.ts only.
+import "./style.css";
+import { api, onAppError, onCallEnded, onCallEvent, type AppStatus, type HostInfo } from "./api";
+import { checkAnswers, pickPositions, splitPhrase } from "./confirm";
+import {
+  describeEnd,
+  describeError,
+  durationSecs,
+  formatBitrate,
+  formatDuration,
+  formatFingerprint,
+  formatPercent,
+  isFingerprint,
+  isRelayAddress,
+  shortFingerprint,
+  timeAgo,
+} from "./format";
+import { shortcutFor } from "./shortcuts";
+import { applyEvent, displayName, isOver, newCall, setCamera, setMuted, type CallView } from "./state";
+import { s } from "./strings";
+
+type Screen =
+  | { name: "loading" }
+  | { name: "welcome" }
+  | { name: "backup"; words: string[] }
+  | { name: "confirm"; words: string[]; positions: number[]; mismatch: boolean }
+  | { name: "restore"; error: string | null }
+  | { name: "home" }
+  | { name: "call" };
+
+interface Banner {
+  text: string;
+  detail?: string;
+  kind: "error" | "warning" | "info";
+}
+
+const model: {
+  screen: Screen;
+  status: AppStatus | null;
+  call: CallView | null;
+  host: HostInfo | null;
+  banners: Banner[];
+  showStats: boolean;
+  busy: boolean;
+} = { screen: { name: "loading" }, status: null, call: null, host: null, banners: [], showStats: false, busy: false };
+
+const root = document.getElementById("app") as HTMLElement;
+
+// --- tiny DOM helper -------------------------------------------------------------
+
+type Attrs = Record<string, string | number | boolean | ((e: Event) => void) | undefined>;
+
+function h(tag: string, attrs: Attrs = {}, ...children: (Node | string | null | undefined | false)[]): HTMLElement {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === false) continue;
+    if (typeof v === "function") el.addEventListener(k.replace(/^on/, ""), v);
+    else if (v === true) el.setAttribute(k, "");
+    else el.setAttribute(k, String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
+  return el;
+}
+
+function field(id: string, label: string, attrs: Attrs = {}): HTMLElement {
+  return h("div", { class: "field" }, h("label", { for: id }, label), h("input", { id, name: id, ...attrs }));
+}
+
+function value(id: string): string {
+  return (document.getElementById(id) as HTMLInputElement | null)?.value.trim() ?? "";
+}
+
+// --- actions ---------------------------------------------------------------------
+
+function showError(e: unknown): void {
+  const { text, detail } = describeError(e);
+  model.banners = [...model.banners.slice(-3), { text, detail, kind: "error" }];
+  render();
+}
+
+async function guarded(f: () => Promise<void>): Promise<void> {
+  if (model.busy) return;
+  model.busy = true;
+  try {
+    await f();
+  } catch (e) {
+    showError(e);
+  } finally {
+    model.busy = false;
+    render();
+  }
+}
+
+async function refreshStatus(): Promise<void> {
+  const st = await api.status();
+  model.status = st;
+  model.host = st.host;
+  for (const n of st.notices) model.banners.push({ text: s.corruptNotice(n.path, n.moved_to), detail: n.error, kind: "warning" });
+  st.notices = [];
+  if (st.identity_error) {
+    const { text, detail } = describeError(st.identity_error);
+    model.banners.push({ text, detail, kind: "error" });
+  }
+}
+
+async function start(): Promise<void> {
+  try {
+    await refreshStatus();
+  } catch (e) {
+    model.screen = { name: "welcome" };
+    showError(e);
+    return;
+  }
+  const st = model.status;
+  model.screen = st?.identity ? { name: "home" } : { name: "welcome" };
+  render();
+}
+
+function toggleMute(): void {
+  const c = model.call;
+  if (!c || isOver(c)) return;
+  const on = !c.muted;
+  api.mute(on).then(() => {
+    if (model.call) model.call = setMuted(model.call, on);
+    render();
+  }, showError);
+}
+
+function toggleCamera(): void {
+  const c = model.call;
+  if (!c || isOver(c)) return;
+  const on = !c.camera;
+  api.camera(on).then(() => {
+    if (model.call) model.call = setCamera(model.call, on);
+    render();
+  }, showError);
+}
+
+function hangUp(): void {
+  if (!model.call || isOver(model.call)) return;
+  api.hangUp().catch(showError);
+}
+
+// --- screens ---------------------------------------------------------------------
+
+function welcome(): HTMLElement {
+  return h(
+    "section",
+    { class: "card narrow", "aria-labelledby": "welcome-title" },
+    h("h1", { id: "welcome-title" }, s.welcomeTitle),
+    h("p", {}, s.welcomeBody),
+    h(
+      "div",
+      { class: "row" },
+      h("button", {
+        id: "create-identity",
+        class: "primary",
+        onclick: () =>
+          guarded(async () => {
+            model.screen = { name: "backup", words: await api.beginCreate() };
+          }),
+      }, s.createIdentity),
+      h("button", { id: "restore-identity", onclick: () => { model.screen = { name: "restore", error: null }; render(); } }, s.restoreIdentity),
+    ),
+  );
+}
+
+function backup(words: string[]): HTMLElement {
+  return h(
+    "section",
+    { class: "card narrow", "aria-labelledby": "backup-title" },
+    h("h1", { id: "backup-title" }, s.backupTitle),
+    h("p", {}, s.backupBody),
+    h("ol", { id: "backup-words", class: "words", "aria-label": s.backupTitle }, ...words.map((w) => h("li", {}, w))),
+    h(
+      "div",
+      { class: "row" },
+      h("button", { onclick: () => { model.screen = { name: "welcome" }; render(); } }, s.back),
+      h("button", {
+        id: "backup-written",
+        class: "primary",
+        onclick: () => {
+          model.screen = { name: "confirm", words, positions: pickPositions(words.length, 3), mismatch: false };
+          render();
+        },
+      }, s.backupWritten),
+    ),
+  );
+}
+
+function confirmScreen(sc: Extract<Screen, { name: "confirm" }>): HTMLElement {
+  const submit = (e: Event) => {
+    e.preventDefault();
+    const answers = sc.positions.map((p) => value(`confirm-word-${p}`));
+    if (!checkAnswers(sc.words, sc.positions, answers)) {
+      model.screen = { ...sc, mismatch: true };
+      render();
+      return;
+    }
+    guarded(async () => {
+      await api.confirmCreate(sc.words);
+      await refreshStatus();
+      model.screen = { name: "home" };
+    });
+  };
+  return h(
+    "form",
+    { class: "card narrow", "aria-labelledby": "confirm-title", onsubmit: submit },
+    h("h1", { id: "confirm-title" }, s.confirmTitle),
+    h("p", {}, s.confirmBody(sc.positions)),
+    ...sc.positions.map((p) =>
+      field(`confirm-word-${p}`, s.confirmWordLabel(p), { "data-pos": p, autocomplete: "off", autocapitalize: "off", spellcheck: "false", required: true }),
+    ),
+    sc.mismatch ? h("p", { class: "error", role: "alert" }, s.confirmMismatch) : null,
+    h(
+      "div",
+      { class: "row" },
+      h("button", { type: "button", onclick: () => { model.screen = { name: "backup", words: sc.words }; render(); } }, s.back),
+      h("button", { id: "confirm-submit", type: "submit", class: "primary" }, s.confirmButton),
+    ),
+  );
+}
+
+function restoreScreen(sc: Extract<Screen, { name: "restore" }>): HTMLElement {
+  const submit = (e: Event) => {
+    e.preventDefault();
+    const words = splitPhrase((document.getElementById("restore-words") as HTMLTextAreaElement).value);
+    if (words.length !== 24) {
+      model.screen = { name: "restore", error: s.restoreWrongCount(words.length) };
+      render();
+      return;
+    }
+    guarded(async () => {
+      await api.restore(words.join(" "));
+      await refreshStatus();
+      model.screen = { name: "home" };
+    });
+  };
+  return h(
+    "form",
+    { class: "card narrow", "aria-labelledby": "restore-title", onsubmit: submit },
+    h("h1", { id: "restore-title" }, s.restoreTitle),
+    h("label", { for: "restore-words" }, s.restoreLabel),
+    h("textarea", { id: "restore-words", rows: 4, autocomplete: "off", spellcheck: "false", required: true }),
+    sc.error ? h("p", { class: "error", role: "alert" }, sc.error) : null,
+    h(
+      "div",
+      { class: "row" },
+      h("button", { type: "button", onclick: () => { model.screen = { name: "welcome" }; render(); } }, s.back),
+      h("button", { type: "submit", class: "primary" }, s.restoreButton),
+    ),
+  );
+}
+
+function copyButton(text: string): HTMLElement {
+  const b = h("button", { class: "small", "aria-label": `${s.copy} ${text}` }, s.copy);
+  b.addEventListener("click", () => {
+    navigator.clipboard?.writeText(text).then(() => { b.textContent = s.copied; }, () => undefined);
+  });
+  return b;
+}
+
+function enterCall(info: Awaited<ReturnType<typeof api.joinRoom>>): void {
+  model.call = newCall(info);
+  model.screen = { name: "call" };
+}
+
+function home(): HTMLElement {
+  const st = model.status;
+  const settings = st?.settings;
+  const lastRelay = settings?.relays[0];
+  const fp = st?.identity?.fingerprint ?? "";
+  const join = (e: Event) => {
+    e.preventDefault();
+    const relay = value("relay-input");
+    if (!isRelayAddress(relay)) return showError({ kind: "invalid_input", message: `relay: “${relay}” is not HOST:PORT` });
+    guarded(async () => enterCall(await api.joinRoom(relay, value("relay-fp-input") || null, value("room-input"))));
+  };
+  const call = (e: Event) => {
+    e.preventDefault();
+    const relay = value("relay-input");
+    const peer = value("peer-input");
+    if (!isRelayAddress(relay)) return showError({ kind: "invalid_input", message: `relay: “${relay}” is not HOST:PORT` });
+    if (!isFingerprint(peer)) return showError({ kind: "invalid_input", message: "fingerprint: 32 hex digits expected" });
+    guarded(async () => enterCall(await api.callFingerprint(relay, value("relay-fp-input") || null, peer)));
+  };
+  const hostBox = model.host
+    ? h(
+        "div",
+        { id: "host-info", role: "status" },
+        h("p", {}, s.hostRunning),
+        h("dl", {},
+          h("dt", {}, s.hostLocal), h("dd", { class: "mono" }, model.host.local_address),
+          ...(model.host.share_addresses.length ? [h("dt", {}, s.hostShare), h("dd", { class: "mono" }, model.host.share_addresses.join(", "))] : []),
+          h("dt", {}, s.relayFingerprintLabel), h("dd", { class: "mono", id: "host-fingerprint" }, model.host.fingerprint),
+        ),
+        h("div", { class: "row" },
+          h("button", {
+            id: "host-use",
+            onclick: () => {
+              const hi = model.host;
+              if (!hi) return;
+              (document.getElementById("relay-input") as HTMLInputElement).value = hi.local_address;
+              (document.getElementById("relay-fp-input") as HTMLInputElement).value = hi.fingerprint;
+            },
+          }, s.hostUseIt),
+          h("button", { id: "host-stop", onclick: () => guarded(async () => { await api.hostStop(); model.host = null; }) }, s.hostStop),
+        ),
+      )
+    : h("button", { id: "host-start", onclick: () => guarded(async () => { model.host = await api.hostStart(); }) }, s.hostStart);
+  const entries = st?.history.entries ?? [];
+  return h(
+    "main",
+    { class: "home", "aria-label": s.appName },
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "me-title" },
+      h("h2", { id: "me-title" }, s.yourFingerprint),
+      h("p", { class: "mono", id: "fingerprint" }, formatFingerprint(fp), " ", copyButton(formatFingerprint(fp))),
+      h("form", { class: "row", onsubmit: (e: Event) => {
+        e.preventDefault();
+        const cur = model.status?.settings;
+        if (!cur) return;
+        const next = { ...cur, alias: value("alias-input") || null };
+        guarded(async () => { await api.saveSettings(next); if (model.status) model.status.settings = next; });
+      } },
+        field("alias-input", s.nameLabel, { value: settings?.alias ?? "", maxlength: 64 }),
+        h("button", { type: "submit" }, s.saveName),
+      ),
+    ),
+    h(
+      "form",
+      { class: "card", "aria-labelledby": "join-title", onsubmit: join },
+      h("h2", { id: "join-title" }, s.joinTitle),
+      field("relay-input", s.relayLabel, { value: lastRelay?.address ?? "", placeholder: "relay.example.org:4433", required: true, spellcheck: "false" }),
+      field("relay-fp-input", s.relayFingerprintLabel, { value: lastRelay?.fingerprint ?? "", spellcheck: "false" }),
+      field("room-input", s.roomLabel, { value: settings?.last_room ?? "", required: true }),
+      h("button", { id: "join-button", type: "submit", class: "primary", disabled: model.busy }, s.joinButton),
+    ),
+    h(
+      "form",
+      { class: "card", "aria-labelledby": "call-title", onsubmit: call },
+      h("h2", { id: "call-title" }, s.callTitle),
+      field("peer-input", s.peerFingerprintLabel, { placeholder: "0123:4567:…", spellcheck: "false" }),
+      h("button", { id: "call-button", type: "submit", disabled: model.busy }, s.callButton),
+    ),
+    h("section", { class: "card", "aria-labelledby": "host-title" }, h("h2", { id: "host-title" }, s.hostTitle), h("p", {}, s.hostBody), hostBox),
+    h(
+      "section",
+      { class: "card", "aria-labelledby": "recent-title" },
+      h("h2", { id: "recent-title" }, s.recentTitle),
+      entries.length === 0
+        ? h("p", {}, s.recentEmpty)
+        : h(
+            "ul",
+            { id: "recent-list", class: "recent" },
+            ...entries.slice(0, 20).map((en) =>
+              h(
+                "li",
+                { "data-target": en.target, "data-reason": en.end_reason },
+                h("strong", {}, en.direction === "room" ? s.recentRoom(en.target) : s.recentDirect(shortFingerprint(en.target))),
+                " · ",
+                timeAgo(en.started_unix),
+                " · ",
+                formatDuration(en.duration_secs),
+                " · ",
+                s.people(en.participants.length),
+              ),
+            ),
+          ),
+      entries.length > 0
+        ? h("button", { id: "clear-history", class: "small", onclick: () => guarded(async () => { await api.clearHistory(); if (model.status) model.status.history.entries = []; }) }, s.clearHistory)
+        : null,
+    ),
+  );
+}
+
+function callScreen(c: CallView): HTMLElement {
+  const over = isOver(c);
+  const stats = c.stats;
+  const statusText = c.state === "ended" ? `${s.state.ended}: ${describeEnd(c.endReason ?? undefined)}` : (s.state[c.state] ?? c.state);
+  const people = h(
+    "ul",
+    { id: "participants", class: "participants", "aria-label": s.participantsTitle },
+    h("li", { class: `person self ${c.localLevel > 0.05 && !c.muted ? "speaking" : ""}` },
+      h("span", { class: "name" }, s.you),
+      c.muted ? h("span", { class: "tag" }, s.muted) : null,
+      h("meter", { min: 0, max: 1, value: c.localLevel, "aria-label": `${s.you} level` }),
+    ),
+    ...c.participants.map((p) =>
+      h(
+        "li",
+        { class: `person ${p.speaking ? "speaking" : ""}`, "data-fp": p.fingerprint, "data-id": p.id },
+        h("span", { class: "name" }, displayName(p, shortFingerprint)),
+        p.speaking ? h("span", { class: "tag live" }, s.speaking) : null,
+        p.muted ? h("span", { class: "tag" }, s.muted) : null,
+        p.quality ? h("span", { class: `quality q-${p.quality}`, role: "img", "aria-label": s.quality[p.quality] }, "●") : null,
+        h("meter", { min: 0, max: 1, value: p.level, "aria-label": `${displayName(p, shortFingerprint)} level` }),
+        h("div", { class: "mono small" }, formatFingerprint(p.fingerprint)),
+      ),
+    ),
+  );
+  const verify = c.participants.filter((p) => p.shortCode);
+  return h(
+    "main",
+    { class: "call", "aria-labelledby": "call-heading" },
+    h("h1", { id: "call-heading" }, s.inCallTitle(c.info.target)),
+    h("p", { id: "call-state", role: "status", "aria-live": "polite", "data-state": c.state }, statusText),
+    h("section", { class: "card" }, h("h2", {}, s.participantsTitle), c.participants.length === 0 && !over ? h("p", {}, s.nobodyYet) : null, people),
+    h(
+      "div",
+      { class: "controls", role: "toolbar", "aria-label": "Call controls" },
+      h("button", { id: "mute-button", "aria-pressed": String(c.muted), "aria-keyshortcuts": "M", disabled: over, onclick: toggleMute }, c.muted ? s.unmute : s.mute),
+      h("button", { id: "camera-button", "aria-pressed": String(c.camera), "aria-keyshortcuts": "V", disabled: over, onclick: toggleCamera }, c.camera ? s.cameraOff : s.cameraOn),
+      over
+        ? h("button", { id: "back-home", class: "primary", onclick: () => { model.call = null; model.screen = { name: "home" }; render(); } }, s.back)
+        : h("button", { id: "hangup-button", class: "danger", "aria-keyshortcuts": "Control+E", onclick: hangUp }, s.hangUp),
+      h("button", { id: "stats-toggle", "aria-expanded": String(model.showStats), onclick: () => { model.showStats = !model.showStats; render(); } }, model.showStats ? s.hideStats : s.showStats),
+    ),
+    h("p", { class: "hint" }, s.shortcutsHint),
+    verify.length > 0
+      ? h(
+          "section",
+          { class: "card", "aria-labelledby": "verify-title", id: "verification" },
+          h("h2", { id: "verify-title" }, s.verifyTitle),
+          h("p", {}, s.verifyBody),
+          h("dl", {}, ...verify.flatMap((p) => [
+            h("dt", {}, displayName(p, shortFingerprint)),
+            h("dd", {}, `${s.shortCode}: `, h("strong", { class: "mono code" }, p.shortCode ?? ""), h("br"), `${s.safetyNumber}: `, h("span", { class: "mono" }, p.safetyNumber ?? "")),
+          ])),
+        )
+      : null,
+    model.showStats && stats
+      ? h(
+          "section",
+          { class: "card", id: "stats", "aria-labelledby": "stats-title" },
+          h("h2", { id: "stats-title" }, s.statsTitle),
+          h("dl", { class: "stats" },
+            h("dt", {}, s.stat.duration), h("dd", {}, formatDuration(durationSecs(stats.active_for))),
+            h("dt", {}, s.stat.bitrateOut), h("dd", {}, formatBitrate(stats.bitrate_out_bps)),
+            h("dt", {}, s.stat.relay), h("dd", { class: "mono" }, stats.relay),
+            h("dt", {}, s.stat.reconnects), h("dd", {}, String(stats.reconnects)),
+          ),
+          h("table", {},
+            h("thead", {}, h("tr", {}, ...["", s.stat.rtt, s.stat.loss, s.stat.jitter, s.stat.bitrateIn, s.stat.codec, s.stat.resolution, s.stat.fps].map((t) => h("th", { scope: "col" }, t)))),
+            h("tbody", {}, ...stats.participants.map((ps) => {
+              const p = c.participants.find((x) => x.id === ps.id);
+              return h("tr", {},
+                h("th", { scope: "row" }, p ? displayName(p, shortFingerprint) : `#${ps.id}`),
+                h("td", {}, `${ps.rtt_ms} ms`), h("td", {}, formatPercent(ps.loss)), h("td", {}, `${ps.jitter_ms} ms`),
+                h("td", {}, formatBitrate(ps.bitrate_in_bps)), h("td", {}, ps.audio_codec ?? "–"),
+                h("td", {}, ps.resolution ? `${ps.resolution[0]}×${ps.resolution[1]}` : "–"), h("td", {}, ps.fps ? ps.fps.toFixed(1) : "–"));
+            })),
+          ),
+        )
+      : null,
+    c.warnings.length > 0 ? h("ul", { class: "warnings", "aria-label": s.warning }, ...c.warnings.map((w) => h("li", {}, w))) : null,
+  );
+}
+
+function banners(): HTMLElement | null {
+  if (model.banners.length === 0) return null;
+  return h(
+    "div",
+    { class: "banners" },
+    ...model.banners.map((b, i) =>
+      h(
+        "div",
+        { class: `banner ${b.kind}`, role: b.kind === "error" ? "alert" : "status" },
+        h("span", {}, b.text),
+        b.detail ? h("details", {}, h("summary", {}, s.details), h("code", {}, b.detail)) : null,
+        h("button", { class: "small", "aria-label": s.dismiss, onclick: () => { model.banners.splice(i, 1); render(); } }, "×"),
+      ),
+    ),
+  );
+}
+
+function render(): void {
+  const focusedId = document.activeElement?.id;
+  const kept = new Map<string, string>();
+  root.querySelectorAll("input, textarea").forEach((el) => {
+    const i = el as HTMLInputElement;
+    if (i.id) kept.set(i.id, i.value);
+  });
+  let body: HTMLElement;
+  const sc = model.screen;
+  switch (sc.name) {
+    case "loading": body = h("p", { role: "status" }, s.loading); break;
+    case "welcome": body = welcome(); break;
+    case "backup": body = backup(sc.words); break;
+    case "confirm": body = confirmScreen(sc); break;
+    case "restore": body = restoreScreen(sc); break;
+    case "home": body = home(); break;
+    case "call": body = model.call ? callScreen(model.call) : home(); break;
+  }
+  root.replaceChildren(...[banners(), body].filter((x): x is HTMLElement => x !== null));
+  // Redraws must not lose what the user is typing or where the focus is.
+  kept.forEach((v, id) => {
+    const el = document.getElementById(id) as HTMLInputElement | null;
+    if (el && el.value !== v && sc.name !== "call") el.value = v;
+  });
+  if (focusedId) document.getElementById(focusedId)?.focus();
+}
+
+// --- wiring ----------------------------------------------------------------------
+
+document.addEventListener("keydown", (e) => {
+  if (model.screen.name !== "call") return;
+  const t = e.target as HTMLElement | null;
+  const action = shortcutFor({ key: e.key, ctrlKey: e.ctrlKey, metaKey: e.metaKey, altKey: e.altKey, targetTag: t?.tagName, editable: t?.isContentEditable });
+  if (!action) return;
+  e.preventDefault();
+  if (action === "mute") toggleMute();
+  else if (action === "camera") toggleCamera();
+  else hangUp();
+});
+
+onCallEvent((callNo, ev) => {
+  if (ev.event === "warning" && callNo === 0) {
+    model.banners.push({ text: ev.message, kind: "warning" });
+    render();
+    return;
+  }
+  if (!model.call || model.call.info.call_no !== callNo) return;
+  model.call = applyEvent(model.call, ev);
+  render();
+});
+
+onCallEnded((e) => {
+  if (model.status) {
+    model.status.history.entries = [e.entry, ...model.status.history.entries];
+  }
+  if (model.call && model.call.info.call_no === e.call_no) {
+    model.call = applyEvent(model.call, { event: "state", state: "ended", reason: e.reason });
+    model.call = { ...model.call, endReason: e.reason };
+  }
+  render();
+});
+
+onAppError((e) => showError(e));
+
+render();
+start();
