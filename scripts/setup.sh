@@ -19,6 +19,23 @@ APT_PACKAGES=(
   nasm                 # wzp-video: openh264-sys2 assembles its SIMD kernels with nasm (plain C without it: much slower)
   mesa-vulkan-drivers  # wzp-render: lavapipe, the software Vulkan adapter its GPU tests and benches run on without a GPU
   libvulkan1           # wzp-render: the Vulkan loader wgpu opens lavapipe through
+  libwebkit2gtk-4.1-dev  # desktop app (src-tauri): Tauri 2's webview on Linux
+  libgtk-3-dev           # desktop app: GTK 3 window, and the native child the video tiles draw into
+  libayatana-appindicator3-dev  # desktop app: tray icon
+  librsvg2-dev           # desktop app: Tauri icons
+  libsoup-3.0-dev        # desktop app: WebKitGTK's HTTP stack
+  libjavascriptcoregtk-4.1-dev  # desktop app: WebKitGTK's JS engine
+  libxdo-dev             # desktop app: Tauri's menu accelerators on X11
+  libssl-dev             # desktop app: Tauri's build dependencies
+  file                   # desktop app: the Tauri CLI inspects binaries with it
+  libdbus-1-dev          # desktop app: keyring 3's Secret Service backend (dbus)
+  dbus                   # desktop app tests: a private session bus for the secret store
+  gnome-keyring          # desktop app tests: a Secret Service on that bus
+  libsecret-tools        # desktop app tests: secret-tool, to check the seed landed in the store
+  xvfb                   # desktop app end-to-end test: a virtual X display
+  xauth                  # desktop app end-to-end test: xvfb-run needs it
+  imagemagick            # desktop app end-to-end test: screenshots and pixel checks
+  webkit2gtk-driver      # desktop app end-to-end test: WebKitWebDriver, driven through tauri-driver
 )
 
 sudo_if_needed() {
@@ -36,6 +53,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   sudo_if_needed apt-get update -qq
   sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The desktop app's web UI is built by Vite and tested by Vitest (node >= 18, npm).
+# A machine that already has node (e.g. from NodeSource, whose nodejs bundles npm)
+# keeps it; otherwise Debian's nodejs and npm are installed.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing node and npm (Debian packages)"
+  export DEBIAN_FRONTEND=noninteractive
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed apt-get install -y -qq --no-install-recommends nodejs npm
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
