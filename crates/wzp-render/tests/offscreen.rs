@@ -393,3 +393,9 @@ fn no_backend_means_a_clear_no_adapter_error() {
     assert!(matches!(e, RenderError::NoAdapter { .. }), "{e}");
     assert!(e.to_string().contains("mesa-vulkan-drivers"), "{e}");
 }
+
+#[test]
+fn renderer_can_move_to_a_render_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<Renderer>();
+}
