@@ -169,12 +169,24 @@ pub async fn wait_event(
     mut pred: impl FnMut(&Event) -> bool,
 ) -> Event {
     let deadline = tokio::time::Instant::now() + within;
+    let mut recent = std::collections::VecDeque::new();
     loop {
         match tokio::time::timeout_at(deadline, events.recv()).await {
             Ok(Some(e)) if pred(&e) => return e,
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("event stream ended while waiting for {what}"),
-            Err(_) => panic!("timed out after {within:?} waiting for {what}"),
+            Ok(Some(e)) => {
+                if !matches!(e, Event::Speaking { .. } | Event::Stats(_)) {
+                    recent.push_back(e);
+                    if recent.len() > 6 {
+                        recent.pop_front();
+                    }
+                }
+            }
+            Ok(None) => {
+                panic!("event stream ended while waiting for {what}; last events {recent:?}")
+            }
+            Err(_) => {
+                panic!("timed out after {within:?} waiting for {what}; last events {recent:?}")
+            }
         }
     }
 }

@@ -22,6 +22,14 @@ fn tone_io(hz: f32, sink: &SharedSink) -> MediaIo {
     }
 }
 
+/// Waits until the key exchange with a peer completed (media can flow both ways).
+async fn keyed(events: &mut wzp_engine::Events) {
+    wait_event(events, WAIT, "key exchange", |e| {
+        matches!(e, Event::Verification { .. })
+    })
+    .await;
+}
+
 async fn active(events: &mut wzp_engine::Events) {
     wait_event(events, WAIT, "active", |e| {
         matches!(e, Event::State(CallState::Active))
@@ -183,23 +191,20 @@ async fn three_party_room_each_hears_the_other_two() {
         active(&mut e).await;
         calls.push((c, e));
     }
-    // Everyone sees two others joined.
+    // Everyone completes the key exchange with both others.
     let mut drains = Vec::new();
     for (_, e) in &mut calls {
-        let mut joined = 0;
-        while joined < 2 {
-            wait_event(e, WAIT, "participants", |e| {
-                matches!(e, Event::ParticipantJoined(_))
-            })
-            .await;
-            joined += 1;
+        let mut keyed_with = 0;
+        while keyed_with < 2 {
+            keyed(e).await;
+            keyed_with += 1;
         }
     }
     for (c, e) in calls {
         drains.push((c, drain(e)));
     }
-    // Let keys settle after the last join, then listen.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Keys are in place with both others; let the jitter buffers fill, then listen.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     for s in &sinks {
         record_for(s, 1.5).await;
     }
@@ -297,6 +302,8 @@ async fn mute_stops_audio_packets_and_the_peer_sees_it() {
     b.mute(true).expect("mute b");
     active(&mut ea).await;
     active(&mut eb).await;
+    keyed(&mut ea).await;
+    keyed(&mut eb).await;
     record_for(&sb, 0.5).await;
     let count = |tap: &mut tokio::sync::mpsc::UnboundedReceiver<bytes::Bytes>| {
         let (mut opus, mut heartbeat) = (0, 0);
@@ -366,6 +373,8 @@ async fn direct_call_ring_accept_hear_and_hang_up() {
     let (b, mut eb) = listener.accept(&incoming, tone_io(660.0, &sb));
     active(&mut ea).await;
     active(&mut eb).await;
+    keyed(&mut ea).await;
+    keyed(&mut eb).await;
     let db = drain(eb);
     record_for(&sa, 1.0).await;
     record_for(&sb, 1.0).await;
@@ -474,6 +483,8 @@ async fn room_call_reconnects_after_the_relay_restarts() {
     relay.restart().await;
     active(&mut ea).await;
     active(&mut eb).await;
+    keyed(&mut ea).await;
+    keyed(&mut eb).await;
     let (da, db) = (drain(ea), drain(eb));
     tokio::time::sleep(Duration::from_millis(800)).await;
     record_for(&sa, 1.0).await;

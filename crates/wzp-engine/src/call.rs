@@ -9,6 +9,8 @@
 //! retransmit cache) and the task reconnects and rejoins with fresh keys.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,14 +30,20 @@ use wzp_proto::{
 use wzp_transport::{
     RelayClient, SignalSender, TransportError, TransportParams, WzpConnection, client_endpoint,
 };
-use wzp_video::{FrameSource, ReceiverEvent, RetransmitCache, VideoReceiver};
+use wzp_video::{
+    DEFAULT_LADDER, FrameSource, KeyframeGate, RateLadder, ReceiverEvent, RetransmitCache,
+    VideoReceiver, VideoTarget,
+};
 
 use crate::config::{CallConfig, CallTarget, VideoQuality};
 use crate::error::{EngineError, Result};
 use crate::event::{CallStats, Event, NetworkQuality, ParticipantInfo, ParticipantStats};
 use crate::io::MediaIo;
+use crate::pacer::Pacer;
 use crate::state::{CallState, EndReason};
-use crate::video::{DecIn, DecOut, Decoder, EncCtl, EncodedPackets, Encoder, VIDEO_STREAM};
+use crate::video::{
+    DecIn, DecOut, Decoder, EncCtl, EncodedPackets, Encoder, EncoderSetup, VIDEO_STREAM,
+};
 
 /// Stream id of outgoing audio.
 pub const AUDIO_STREAM: StreamId = StreamId(0);
@@ -45,6 +53,30 @@ pub const HEARTBEAT_STREAM: StreamId = StreamId(2);
 const FRAME: usize = 960;
 /// How long signalling steps (join, presence) may take.
 const SIGNAL_WAIT: Duration = Duration::from_secs(10);
+/// How much sending time may wait in QUIC's datagram queue before the video encoder
+/// skips frames. Audio is never held back, but it waits behind queued video, so the
+/// queue is kept to about this long at the estimated bandwidth.
+const VIDEO_QUEUE_TIME: Duration = Duration::from_millis(80);
+/// Bounds for that queue limit in bytes (4 KiB: a few packets on a slow path).
+const VIDEO_QUEUE_BYTES: (usize, usize) = (4 * 1024, 128 * 1024);
+/// Lowest video pacing rate (so a bad estimate cannot stall video completely).
+const MIN_PACING_BPS: u64 = 64_000;
+/// RTT above the lowest seen on the path that means a queue is building.
+const QUEUEING_RTT: Duration = Duration::from_millis(60);
+/// Bandwidth kept for audio (Opus plus headers) before video gets any.
+const AUDIO_RESERVE_BPS: u32 = 48_000;
+/// Bytes a sealed, forwarded video datagram adds to its payload: the relay's sender
+/// prefix, the media header, the key epoch byte and the AEAD tag.
+const VIDEO_OVERHEAD: usize = wzp_proto::FORWARD_PREFIX_LEN + wzp_proto::MEDIA_HEADER_LEN + 1 + 16;
+/// Video payload limit: fits a datagram in QUIC's minimum 1200-byte packets (about
+/// 1160 bytes of datagram). Path MTU discovery may find more room, but QUIC lowers
+/// the MTU again when probes are lost on a congested path, and a video packet sealed
+/// for the larger size would then be refused; the few percent of header overhead
+/// saved are not worth frames lost exactly when the network is worst.
+const MAX_VIDEO_PAYLOAD: usize = 1155 - VIDEO_OVERHEAD;
+/// Smallest limit used even if QUIC reports less room (it would refuse video then,
+/// and the count of refused datagrams shows it).
+const MIN_VIDEO_PAYLOAD: usize = 400;
 
 /// Events from a call; the receiver is unbounded because events are rare (at most a
 /// few dozen per second) and the UI must not miss a state change.
@@ -305,6 +337,13 @@ struct Leg {
     pending: Vec<SignalMessage>,
     cache: RetransmitCache,
     started: Instant,
+    /// The datagram send buffer's free space when the connection was new, so that
+    /// `initial_space - space now` is what is queued.
+    initial_space: usize,
+    /// Lowest RTT seen on this connection (the path without queues).
+    min_rtt: Option<Duration>,
+    /// Video waiting to be sent at the pacing rate.
+    pacer: Pacer,
 }
 
 impl Drop for Leg {
@@ -333,6 +372,12 @@ struct Runner {
     video_enc: Option<Encoder>,
     video_rx: mpsc::Receiver<EncodedPackets>,
     video_bitrate: u32,
+    ladder: RateLadder,
+    keyframe_gate: KeyframeGate,
+    congested: Arc<AtomicBool>,
+    max_payload: Arc<AtomicUsize>,
+    last_path: Option<(u64, u64)>,
+    last_wire: Option<(u64, u64)>,
     decoder: Option<Decoder>,
     dec_rx: mpsc::UnboundedReceiver<DecOut>,
     stats: CallStats,
@@ -355,14 +400,17 @@ impl Runner {
         let (vtx, video_rx) = mpsc::channel(8);
         let (dtx, dec_rx) = mpsc::unbounded_channel();
         let first_video_seq = Seq(OsRng.next_u32() >> 1);
-        let video_enc = match Encoder::spawn(
-            media.video_in,
-            cfg.video.bitrate_bps,
-            cfg.video.threads,
+        let congested = Arc::new(AtomicBool::new(false));
+        let max_payload = Arc::new(AtomicUsize::new(MAX_VIDEO_PAYLOAD));
+        let setup = EncoderSetup {
+            bitrate: cfg.video.bitrate_bps,
+            threads: cfg.video.threads,
             epoch,
-            vtx,
-            first_video_seq,
-        ) {
+            first_seq: first_video_seq,
+            congested: congested.clone(),
+            max_payload: max_payload.clone(),
+        };
+        let video_enc = match Encoder::spawn(media.video_in, setup, vtx) {
             Ok(e) => Some(e),
             Err(e) => {
                 tracing::error!(error = %e, "cannot start the video encoder thread");
@@ -398,6 +446,12 @@ impl Runner {
             video_enc,
             video_rx,
             video_bitrate,
+            ladder: RateLadder::new(&DEFAULT_LADDER, AUDIO_RESERVE_BPS, video_bitrate),
+            keyframe_gate: KeyframeGate::new(Duration::from_millis(500)),
+            congested,
+            max_payload,
+            last_path: None,
+            last_wire: None,
             decoder,
             dec_rx,
             stats: CallStats::default(),
@@ -530,9 +584,7 @@ impl Runner {
             }
             Command::SetVideoQuality(q) => {
                 self.video_bitrate = q.bitrate(self.cfg.video.bitrate_bps);
-                if let Some(e) = &self.video_enc {
-                    e.send(EncCtl::Bitrate(self.video_bitrate));
-                }
+                self.apply_video_target(self.ladder.target());
             }
             Command::Stats(tx) => {
                 let _ = tx.send(self.stats.clone());
@@ -643,6 +695,7 @@ impl Runner {
             SessionConfig::new(context, me),
             &mut OsRng,
         );
+        let initial_space = client.conn.send_buffer_space();
         let RelayClient {
             conn,
             signals_out,
@@ -676,6 +729,9 @@ impl Runner {
             pending: Vec::new(),
             cache: RetransmitCache::new(Duration::from_millis(1000), 8 << 20),
             started: Instant::now(),
+            initial_space,
+            min_rtt: None,
+            pacer: Pacer::default(),
         };
         tracing::info!(participant = %me, "joined");
         for m in early {
@@ -749,6 +805,7 @@ impl Runner {
         stats_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         stats_tick.reset();
         self.stats.relay = leg.conn.remote_address().to_string();
+        self.note_path_mtu(&leg);
         let conn = leg.conn.clone();
         loop {
             let outcome = tokio::select! {
@@ -773,6 +830,7 @@ impl Runner {
                 Some(f) = self.dec_rx.recv() => { self.on_decoded(&mut leg, f); None }
                 _ = audio_tick.tick() => { self.audio_step(&mut leg); None }
                 _ = video_tick.tick() => {
+                    self.pace(&mut leg);
                     let now = Instant::now();
                     let mut evs = Vec::new();
                     let ids: Vec<ParticipantId> = leg.peers.keys().copied().collect();
@@ -937,14 +995,19 @@ impl Runner {
                 }
             }
             SignalMessage::Nack { seqs, stream, .. } if stream == VIDEO_STREAM => {
+                // Retransmissions wait in the pacer like new video, so a burst
+                // of NACKs under congestion cannot flood the path.
                 for d in leg.cache.on_nack(&seqs, now) {
-                    self.bytes_out += d.len() as u64;
-                    self.stats.video_packets_sent += 1;
-                    let _ = leg.conn.send_media(Bytes::from(d));
+                    leg.pacer.push(d);
                 }
             }
             SignalMessage::KeyframeRequest { .. } => {
-                if let Some(e) = &self.video_enc {
+                // At most one keyframe per gate interval: a keyframe is several
+                // frames' worth of bytes, and on a congested path each one lost
+                // would otherwise bring the next request.
+                if let Some(e) = &self.video_enc
+                    && self.keyframe_gate.on_request(now)
+                {
                     e.send(EncCtl::Keyframe);
                 }
             }
@@ -965,9 +1028,9 @@ impl Runner {
                 });
             }
             SignalMessage::QualityDirective { max_video_kbps, .. } => {
-                if let (Some(kbps), Some(e)) = (max_video_kbps, &self.video_enc) {
-                    let cap = kbps.saturating_mul(1000).min(self.video_bitrate);
-                    e.send(EncCtl::Bitrate(cap));
+                if let Some(kbps) = max_video_kbps {
+                    self.video_bitrate = kbps.saturating_mul(1000).min(self.cfg.video.bitrate_bps);
+                    self.apply_video_target(self.ladder.target());
                 }
             }
             other => tracing::debug!(?other, "signal ignored"),
@@ -1081,12 +1144,29 @@ impl Runner {
                 continue;
             }
             leg.cache.insert(p.header.seq, sealed.clone(), now);
-            self.bytes_out += sealed.len() as u64;
-            self.stats.video_packets_sent += 1;
-            if let Err(e) = leg.conn.send_media(Bytes::from(sealed)) {
+            leg.pacer.push(sealed);
+        }
+        self.pace(leg);
+    }
+
+    /// Releases paced video at the pacing rate (audio never waits here).
+    fn pace(&mut self, leg: &mut Leg) {
+        let rate_bps = self
+            .stats
+            .bandwidth_estimate_bps
+            .saturating_sub(u64::from(AUDIO_RESERVE_BPS))
+            .max(MIN_PACING_BPS);
+        let mut sent = 0;
+        for d in leg.pacer.release(Instant::now(), rate_bps) {
+            sent += 1;
+            self.bytes_out += d.len() as u64;
+            if let Err(e) = leg.conn.send_media(Bytes::from(d)) {
+                self.stats.send_errors += 1;
                 tracing::debug!(error = %e, "video datagram not sent");
             }
         }
+        self.stats.video_packets_sent += sent;
+        self.note_queue(leg);
     }
 
     fn audio_step(&mut self, leg: &mut Leg) {
@@ -1147,10 +1227,46 @@ impl Runner {
             p.level = (l.level, l.speaking);
             frames.push(out);
         }
+        self.note_queue(leg);
+        self.note_path_mtu(leg);
         let mut mixed = [0f32; FRAME];
         self.mixer.mix(frames.iter().map(|f| &f[..]), &mut mixed);
         if let Err(e) = self.audio_out.push(&mixed) {
             tracing::warn!(error = %e, "audio output failed");
+        }
+    }
+
+    /// Tells the encoder the largest payload the path's datagrams can carry now.
+    fn note_path_mtu(&self, leg: &Leg) {
+        if let Some(max) = leg.conn.path_stats().max_datagram {
+            let payload = max
+                .saturating_sub(VIDEO_OVERHEAD)
+                .clamp(MIN_VIDEO_PAYLOAD, MAX_VIDEO_PAYLOAD);
+            self.max_payload.store(payload, Ordering::Relaxed);
+        }
+    }
+
+    /// Tells the encoder whether QUIC's datagram queue is too long for more video.
+    fn note_queue(&self, leg: &Leg) {
+        let queued = leg
+            .initial_space
+            .saturating_sub(leg.conn.send_buffer_space())
+            + leg.pacer.bytes();
+        let limit = (self.stats.bandwidth_estimate_bps as f64 / 8.0
+            * VIDEO_QUEUE_TIME.as_secs_f64()) as usize;
+        let limit = limit.clamp(VIDEO_QUEUE_BYTES.0, VIDEO_QUEUE_BYTES.1);
+        self.congested.store(queued > limit, Ordering::Relaxed);
+    }
+
+    /// The ladder's target, capped by the user's preference (or a relay directive).
+    fn apply_video_target(&self, t: VideoTarget) {
+        let Some(e) = &self.video_enc else { return };
+        match t {
+            VideoTarget::On { rung, bitrate_bps } => e.send(EncCtl::Target {
+                bitrate: bitrate_bps.min(self.video_bitrate),
+                max_fps: rung.fps,
+            }),
+            VideoTarget::Off => e.send(EncCtl::Off),
         }
     }
 
@@ -1162,6 +1278,7 @@ impl Runner {
         }
         self.bytes_out += sealed.len() as u64;
         if let Err(e) = leg.conn.send_media(Bytes::from(sealed)) {
+            self.stats.send_errors += 1;
             tracing::debug!(error = %e, "datagram not sent");
         }
     }
@@ -1183,6 +1300,52 @@ impl Runner {
         let secs = self.cfg.stats_interval.as_secs_f64();
         let path = leg.conn.path_stats();
         let rtt_ms = u32::try_from(path.rtt.as_millis()).unwrap_or(u32::MAX);
+        // Rate ladder. QUIC's congestion window over RTT is the bandwidth estimate
+        // while the path is clear. Once a queue builds up at the bottleneck (RTT well
+        // above the lowest seen) or packets are lost, cwnd/RTT overstates what gets
+        // through, and the delivery rate (bytes sent on the wire minus bytes lost,
+        // over the interval) is the better estimate: a delay-based back-off, as
+        // WebRTC's congestion control does.
+        let (sent, lost) = (path.sent_packets, path.lost_packets);
+        let min_rtt = *leg.min_rtt.get_or_insert(path.rtt);
+        leg.min_rtt = Some(min_rtt.min(path.rtt));
+        let out_bps = ((self.bytes_out - self.last_bytes_out) as f64 * 8.0 / secs) as u64;
+        let delivered_bps = match self.last_wire {
+            Some((b0, l0)) => {
+                let sent = path.sent_bytes.saturating_sub(b0);
+                let lost = path.lost_bytes.saturating_sub(l0);
+                (sent.saturating_sub(lost) as f64 * 8.0 / secs) as u64
+            }
+            None => path.cwnd_bps,
+        };
+        self.last_wire = Some((path.sent_bytes, path.lost_bytes));
+        let loss = match self.last_path {
+            Some((s0, l0)) if sent > s0 => (lost.saturating_sub(l0)) as f32 / (sent - s0) as f32,
+            _ => 0.0,
+        };
+        self.last_path = Some((sent, lost));
+        let queueing = path.rtt.saturating_sub(min_rtt) > QUEUEING_RTT;
+        let bwe = if queueing || loss > 0.05 {
+            (delivered_bps as f64 * 0.9) as u64
+        } else {
+            path.cwnd_bps
+        };
+        let bwe = u32::try_from(bwe).unwrap_or(u32::MAX);
+        if let Some(t) = self.ladder.update(now, bwe, loss) {
+            tracing::debug!(?t, bwe, loss, "video target");
+            self.apply_video_target(t);
+        }
+        self.note_path_mtu(leg);
+        self.stats.bandwidth_estimate_bps = u64::from(bwe);
+        self.stats.path_rtt_ms = rtt_ms;
+        self.stats.path_loss = loss;
+        self.stats.queued_bytes = leg
+            .initial_space
+            .saturating_sub(leg.conn.send_buffer_space());
+        self.stats.video_target_bps = match self.ladder.target() {
+            VideoTarget::On { bitrate_bps, .. } => bitrate_bps.min(self.video_bitrate),
+            VideoTarget::Off => 0,
+        };
         let mut parts = Vec::with_capacity(leg.peers.len());
         for p in leg.peers.values_mut() {
             let js = p.audio.stats();
@@ -1219,8 +1382,7 @@ impl Runner {
             p.video.set_rtt(path.rtt * 2);
         }
         self.stats.participants = parts;
-        self.stats.bitrate_out_bps =
-            ((self.bytes_out - self.last_bytes_out) as f64 * 8.0 / secs) as u64;
+        self.stats.bitrate_out_bps = out_bps;
         self.last_bytes_out = self.bytes_out;
         self.stats.active_for = self.active_since.map(|t| t.elapsed()).unwrap_or_default();
         self.emit(Event::Stats(self.stats.clone()));

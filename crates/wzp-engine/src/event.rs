@@ -85,10 +85,23 @@ pub struct CallStats {
     pub active_for: Duration,
     /// Bits per second we sent (all media, sealed sizes).
     pub bitrate_out_bps: u64,
+    /// Video bitrate the rate ladder allows now (0: video paused for lack of bandwidth).
+    pub video_target_bps: u32,
+    /// Bandwidth estimate to the relay (QUIC congestion window over RTT).
+    pub bandwidth_estimate_bps: u64,
+    /// Round-trip time to the relay.
+    pub path_rtt_ms: u32,
+    /// Packets QUIC declared lost on the path to the relay, fraction over the interval.
+    pub path_loss: f32,
+    /// Media bytes waiting in QUIC's send queue.
+    pub queued_bytes: usize,
     /// Audio packets sent in total.
     pub audio_packets_sent: u64,
     /// Video packets sent in total (retransmissions included).
     pub video_packets_sent: u64,
+    /// Datagrams QUIC refused to send (too large for the path, or the peer does not
+    /// take datagrams) in total.
+    pub send_errors: u64,
     /// Datagrams that failed to open (replay, forged, unknown epoch) in total.
     pub rejected_datagrams: u64,
     /// Datagrams that arrived before their sender's key (right after a join or

@@ -30,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod io;
+pub mod pacer;
 pub mod state;
 mod video;
 

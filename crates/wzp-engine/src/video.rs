@@ -8,6 +8,8 @@
 //! control messages in on std channels.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc as stdmpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,8 +30,11 @@ pub const VIDEO_STREAM: StreamId = StreamId(1);
 pub(crate) enum EncCtl {
     /// Next frame is an IDR (a receiver lost the chain).
     Keyframe,
-    /// New target bitrate.
-    Bitrate(u32),
+    /// New target: bitrate and a frame-rate cap (the rate ladder's rung). Resolution
+    /// follows the source (there is no scaler yet).
+    Target { bitrate: u32, max_fps: u32 },
+    /// The rate ladder found no room for video: encode nothing until the next target.
+    Off,
     /// Replace the source (`None`: no video).
     Source(Option<Box<dyn FrameSource + Send>>),
     /// Camera on/off without losing the source.
@@ -41,6 +46,22 @@ pub(crate) struct EncodedPackets {
     pub packets: Vec<VideoPacket>,
 }
 
+/// How the encoder thread starts, and what it shares with the call task.
+pub(crate) struct EncoderSetup {
+    /// Initial bitrate.
+    pub bitrate: u32,
+    /// OpenH264 threads.
+    pub threads: u16,
+    /// Media time zero.
+    pub epoch: Instant,
+    /// First video sequence number.
+    pub first_seq: Seq,
+    /// Set while the datagram queue is too long (frames are skipped).
+    pub congested: Arc<AtomicBool>,
+    /// Largest payload the path takes now.
+    pub max_payload: Arc<AtomicUsize>,
+}
+
 /// Handle to the encoder thread; dropping it (the control sender) stops the thread
 /// after the frame in progress.
 pub(crate) struct Encoder {
@@ -48,18 +69,24 @@ pub(crate) struct Encoder {
 }
 
 impl Encoder {
+    /// Starts the thread. `source` may be `None` (no video until one is set).
     pub(crate) fn spawn(
         source: Option<Box<dyn FrameSource + Send>>,
-        bitrate: u32,
-        threads: u16,
-        epoch: Instant,
+        setup: EncoderSetup,
         out: mpsc::Sender<EncodedPackets>,
-        first_seq: Seq,
     ) -> std::io::Result<Self> {
         let (ctl, rx) = stdmpsc::channel();
+        let shared = Shared {
+            epoch: setup.epoch,
+            out,
+            ctl: rx,
+            congested: setup.congested,
+            max_payload: setup.max_payload,
+        };
+        let (bitrate, threads, first_seq) = (setup.bitrate, setup.threads, setup.first_seq);
         std::thread::Builder::new()
             .name("wzp-video-enc".into())
-            .spawn(move || encode_loop(source, bitrate, threads, epoch, out, rx, first_seq))?;
+            .spawn(move || encode_loop(source, bitrate, threads, shared, first_seq))?;
         Ok(Self { ctl })
     }
 
@@ -69,15 +96,36 @@ impl Encoder {
     }
 }
 
+/// What the encoder thread shares with the call task.
+struct Shared {
+    epoch: Instant,
+    out: mpsc::Sender<EncodedPackets>,
+    ctl: stdmpsc::Receiver<EncCtl>,
+    /// Set by the call task while the connection's datagram queue is too long: the
+    /// encoder skips frames (rather than the network dropping packets, which would
+    /// break the reference chain and cost a keyframe).
+    congested: Arc<AtomicBool>,
+    /// Largest video payload that fits the path's current datagram size (set by the
+    /// call task from QUIC's path MTU); packets larger than that would be refused.
+    max_payload: Arc<AtomicUsize>,
+}
+
 fn encode_loop(
     mut source: Option<Box<dyn FrameSource + Send>>,
     mut bitrate: u32,
     threads: u16,
-    epoch: Instant,
-    out: mpsc::Sender<EncodedPackets>,
-    ctl: stdmpsc::Receiver<EncCtl>,
+    shared: Shared,
     first_seq: Seq,
 ) {
+    let Shared {
+        epoch,
+        out,
+        ctl,
+        congested,
+        max_payload,
+    } = shared;
+    let mut max_fps = 60u32;
+    let mut ladder_off = false;
     let mut enabled = true;
     let mut encoder: Option<H264Encoder> = None;
     let mut packetizer = match Packetizer::new(VIDEO_STREAM, DEFAULT_MAX_PAYLOAD, first_seq) {
@@ -89,7 +137,7 @@ fn encode_loop(
     };
     let mut next = Instant::now();
     loop {
-        let active = enabled && source.is_some();
+        let active = enabled && !ladder_off && source.is_some();
         let wait = if active {
             next.saturating_duration_since(Instant::now())
         } else {
@@ -102,8 +150,23 @@ fn encode_loop(
                 }
                 continue;
             }
-            Ok(EncCtl::Bitrate(b)) => {
+            Ok(EncCtl::Off) => {
+                ladder_off = true;
+                continue;
+            }
+            Ok(EncCtl::Target {
+                bitrate: b,
+                max_fps: f,
+            }) => {
                 bitrate = b;
+                max_fps = f.max(1);
+                if ladder_off {
+                    ladder_off = false;
+                    next = Instant::now();
+                    if let Some(e) = encoder.as_mut() {
+                        e.request_keyframe();
+                    }
+                }
                 if let Some(e) = encoder.as_mut() {
                     let s = EncoderSettings {
                         bitrate_bps: b,
@@ -135,7 +198,7 @@ fn encode_loop(
             Err(stdmpsc::RecvTimeoutError::Timeout) => {}
         }
         let Some(src) = source.as_mut() else { continue };
-        let fps = src.frame_rate().clamp(1.0, 60.0);
+        let fps = src.frame_rate().clamp(1.0, f64::from(max_fps));
         let period = Duration::from_secs_f64(1.0 / fps);
         next += period;
         let now = Instant::now();
@@ -156,6 +219,12 @@ fn encode_loop(
                 continue;
             }
         };
+        if congested.load(Ordering::Relaxed) {
+            // The frame is skipped before encoding, so the next one still
+            // references the last frame sent and no keyframe is needed.
+            tracing::trace!("datagram queue long; video frame skipped");
+            continue;
+        }
         let (w, h) = (frame.width(), frame.height());
         if encoder
             .as_ref()
@@ -190,6 +259,9 @@ fn encode_loop(
             }
         };
         let ts = TimestampMs(u32::try_from(now.duration_since(epoch).as_millis()).unwrap_or(0));
+        if let Err(e) = packetizer.set_max_payload(max_payload.load(Ordering::Relaxed)) {
+            tracing::warn!(error = %e, "video payload limit");
+        }
         let mut packets = Vec::new();
         if let Err(e) = packetizer.packetize(&encoded.data, encoded.keyframe, ts, &mut packets) {
             tracing::warn!(error = %e, "video packetize failed");

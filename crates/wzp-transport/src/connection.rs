@@ -21,6 +21,12 @@ pub struct PathStats {
     pub sent_packets: u64,
     /// Packets declared lost.
     pub lost_packets: u64,
+    /// UDP payload bytes sent (all packets, with QUIC headers). With `lost_bytes`
+    /// over an interval it gives the delivery rate, the capacity a saturated path
+    /// really has.
+    pub sent_bytes: u64,
+    /// Bytes in packets declared lost.
+    pub lost_bytes: u64,
     /// Current path MTU.
     pub mtu: u16,
     /// Largest media datagram that fits now, if the peer accepts datagrams.
@@ -101,6 +107,8 @@ impl WzpConnection {
             cwnd: s.path.cwnd,
             sent_packets: s.path.sent_packets,
             lost_packets: s.path.lost_packets,
+            sent_bytes: s.udp_tx.bytes,
+            lost_bytes: s.path.lost_bytes,
             mtu: s.path.current_mtu,
             max_datagram: self.inner.max_datagram_size(),
             cwnd_bps: ((s.path.cwnd as f64 * 8.0) / rtt_s) as u64,

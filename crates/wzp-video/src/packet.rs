@@ -146,6 +146,20 @@ impl Packetizer {
         })
     }
 
+    /// Changes the payload limit for the next access units (the path's datagram size
+    /// changed: path MTU discovery raised it, or a new path is smaller). Same bounds
+    /// as [`Packetizer::new`].
+    pub fn set_max_payload(&mut self, max_payload: usize) -> Result<()> {
+        if !(64..=65_000).contains(&max_payload) {
+            return Err(VideoError::BadSetting {
+                name: "max_payload",
+                reason: format!("{max_payload} is outside 64..=65000"),
+            });
+        }
+        self.max_payload = max_payload;
+        Ok(())
+    }
+
     /// Sequence number the next packet will get.
     #[must_use]
     pub fn next_seq(&self) -> Seq {

@@ -1,0 +1,211 @@
+//! Calls through a bad network: an impairment proxy between one participant and the
+//! relay (loss, jitter, outage, bandwidth cap, address change).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use wzp_audio::ToneSource;
+use wzp_e2e::{SharedSink, TestRelay, drain, tone_power, wait_event};
+use wzp_engine::{Call, CallState, CallTarget, EndReason, Event, Events, MediaIo, NullVideoSink};
+use wzp_netsim::{Impairment, Proxy, ProxyHandle, RateLimit};
+use wzp_video::{FrameSource, SyntheticSource};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A (behind the proxy, 440 Hz) and B (direct, 660 Hz) in one room, keys exchanged.
+struct Pair {
+    relay: TestRelay,
+    proxy: ProxyHandle,
+    a: Call,
+    b: Call,
+    ea: Events,
+    eb: Events,
+    sb: SharedSink,
+}
+
+async fn pair(name: &str, video_a: Option<Box<dyn FrameSource + Send>>) -> Pair {
+    let relay = TestRelay::start(name).await;
+    let proxy = Proxy::start(
+        "127.0.0.1:0".parse().unwrap(),
+        relay.addr,
+        Impairment::none(),
+        Impairment::none(),
+        7,
+    )
+    .await
+    .expect("proxy");
+    let mut cfg_a = relay.config_via(proxy.local_addr());
+    cfg_a.video.bitrate_bps = 1_200_000;
+    let io_a = MediaIo {
+        audio_in: Box::new(ToneSource::new(440.0, 0.3)),
+        audio_out: Box::new(SharedSink::default()),
+        video_in: video_a,
+        video_out: Box::new(NullVideoSink),
+    };
+    let sb = SharedSink::default();
+    let io_b = MediaIo {
+        audio_in: Box::new(ToneSource::new(660.0, 0.3)),
+        audio_out: Box::new(sb.clone()),
+        video_in: None,
+        video_out: Box::new(NullVideoSink),
+    };
+    let room = CallTarget::Room(name.into());
+    let (a, mut ea) = Call::start(cfg_a, room.clone(), io_a).expect("a");
+    let (b, mut eb) = Call::start(relay.config(), room, io_b).expect("b");
+    for e in [&mut ea, &mut eb] {
+        wait_event(e, WAIT, "keys", |e| matches!(e, Event::Verification { .. })).await;
+    }
+    Pair {
+        relay,
+        proxy,
+        a,
+        b,
+        ea,
+        eb,
+        sb,
+    }
+}
+
+/// Power of A's 440 Hz tone in the last `ms` of B's playout.
+fn a_heard(sb: &SharedSink, ms: usize) -> f32 {
+    tone_power(&sb.tail(48 * ms), 440.0)
+}
+
+/// A pure 0.3-amplitude tone measures (0.3/2)^2 = 0.0225 here; a quarter of that
+/// means the tone is clearly playing.
+const HEARD: f32 = 0.0225 / 4.0;
+
+async fn finish(p: Pair) -> (Vec<Event>, Vec<Event>) {
+    let (da, db) = (drain(p.ea), drain(p.eb));
+    p.a.hang_up().unwrap();
+    p.b.hang_up().unwrap();
+    assert_eq!(p.a.wait().await, EndReason::LocalHangup);
+    assert_eq!(p.b.wait().await, EndReason::LocalHangup);
+    drop(p.proxy);
+    drop(p.relay);
+    (da.await.unwrap(), db.await.unwrap())
+}
+
+fn reconnects(events: &[Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| matches!(e, Event::State(CallState::Reconnecting { .. })))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn call_holds_through_30_percent_loss_and_300_ms_jitter() {
+    let p = pair("loss", None).await;
+    let bad = Impairment {
+        loss: 0.30,
+        jitter: Duration::from_millis(300),
+        ..Impairment::none()
+    };
+    p.proxy.set_uplink(bad.clone()).unwrap();
+    p.proxy.set_downlink(bad).unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let net = p.proxy.stats();
+    let lost = net.uplink.dropped_loss as f64 / net.uplink.received.max(1) as f64;
+    assert!(lost > 0.2, "the loss was real: {lost:.2}");
+    let heard = a_heard(&p.sb, 1000);
+    let stats = p.b.stats().await.unwrap();
+    let (ea, eb) = finish(p).await;
+    eprintln!(
+        "heard {heard:e}; b sees a: {:?}",
+        stats.participants.first()
+    );
+    assert!(heard > HEARD, "440 Hz at B through 30% loss: {heard:e}");
+    assert!(stats.participants.len() == 1);
+    assert_eq!(reconnects(&ea) + reconnects(&eb), 0, "no reconnect needed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audio_resumes_within_a_second_after_a_2_second_outage() {
+    let p = pair("outage", None).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(a_heard(&p.sb, 200) > HEARD, "tone before the outage");
+    p.proxy.set_outage(true).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        a_heard(&p.sb, 200) < HEARD / 10.0,
+        "silence during the outage"
+    );
+    p.proxy.set_outage(false).unwrap();
+    let ended = Instant::now();
+    let mut resumed = None;
+    while ended.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if a_heard(&p.sb, 60) > HEARD {
+            resumed = Some(ended.elapsed());
+            break;
+        }
+    }
+    let (ea, _) = finish(p).await;
+    let resumed = resumed.expect("audio never resumed");
+    eprintln!(
+        "audio resumed {} ms after the outage ended",
+        resumed.as_millis()
+    );
+    assert!(
+        resumed <= Duration::from_secs(1),
+        "resumed after {resumed:?}"
+    );
+    assert_eq!(reconnects(&ea), 0, "the connection survived the outage");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_300_kbps_cap_keeps_audio_and_degrades_video() {
+    let video = SyntheticSource::new(640, 360, 30).expect("pattern");
+    let p = pair("cap", Some(Box::new(video))).await;
+    p.proxy
+        .set_uplink(Impairment {
+            rate_limit: Some(RateLimit::with_queue_delay(
+                300_000,
+                Duration::from_millis(200),
+            )),
+            ..Impairment::none()
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let heard = a_heard(&p.sb, 1000);
+    let sa = p.a.stats().await.unwrap();
+    let sb1 = p.b.stats().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sb2 = p.b.stats().await.unwrap();
+    eprintln!("proxy: {:?}", p.proxy.stats());
+    let m = p.relay.handle().metrics().render();
+    for l in m
+        .lines()
+        .filter(|l| l.contains("drop") && !l.starts_with('#'))
+    {
+        eprintln!("relay {l}");
+    }
+    let (ea, _) = finish(p).await;
+    eprintln!("a: {sa:?}\nb sees a: {:?}", sb2.participants.first());
+    assert!(heard > HEARD, "audio intact under the cap: {heard:e}");
+    assert!(
+        sa.video_target_bps < 300_000,
+        "video backed off: {}",
+        sa.video_target_bps
+    );
+    let fps = |s: &wzp_engine::CallStats| s.participants.first().map_or(0.0, |p| p.fps);
+    assert!(
+        fps(&sb1) > 0.0 || fps(&sb2) > 0.0,
+        "video still moving at B (not frozen)"
+    );
+    assert_eq!(reconnects(&ea), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_change_keeps_the_call_without_reconnecting() {
+    let p = pair("migrate", None).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let moved = p.proxy.rebind_flows().await.unwrap();
+    assert_eq!(moved, 1);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let heard = a_heard(&p.sb, 500);
+    let (ea, eb) = finish(p).await;
+    assert!(heard > HEARD, "440 Hz after the address change: {heard:e}");
+    assert_eq!(reconnects(&ea) + reconnects(&eb), 0);
+}
