@@ -274,12 +274,21 @@ impl Renderer {
     /// reused while the size is unchanged and recreated when it changes.
     ///
     /// # Errors
+    /// [`RenderError::BadDimensions`] for a frame larger than this GPU's texture limit
+    /// (other frame checks happen when the [`I420Planes`] is built);
     /// [`RenderError::DeviceLost`] / [`RenderError::Gpu`] if the device has failed.
-    /// (Frame checks happen when the [`I420Planes`] is built.)
     pub fn upload<'a>(&mut self, id: TileId, frame: impl Into<I420Planes<'a>>) -> Result<()> {
         self.check_device()?;
         let frame = frame.into();
         let size = Size::new(frame.width(), frame.height());
+        let max = self.device.limits().max_texture_dimension_2d;
+        if size.width > max || size.height > max {
+            return Err(RenderError::BadDimensions {
+                width: size.width,
+                height: size.height,
+                reason: "larger than this GPU's max_texture_dimension_2d",
+            });
+        }
         let reuse = self.frames.get(&id).is_some_and(|t| t.size == size);
         if !reuse {
             tracing::debug!(
