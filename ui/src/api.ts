@@ -2,7 +2,7 @@
 // Command and argument names here are the contract with the Rust side.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { CallInfo, CallStats, EndReason, EngineEvent } from "./state";
+import type { CallInfo, CallStats, EndReason, EngineEvent, VideoLayout } from "./state";
 
 export interface IdentityInfo {
   fingerprint: string;
@@ -85,6 +85,7 @@ export const api = {
   hostStart: () => invoke<HostInfo>("host_start"),
   hostStop: () => invoke<void>("host_stop"),
   clearHistory: () => invoke<void>("clear_history"),
+  videoLayout: (layout: VideoLayout) => invoke<void>("video_layout", { area: layout.area, tiles: layout.tiles }),
 };
 
 export function onCallEvent(f: (callNo: number, e: EngineEvent) => void): Promise<UnlistenFn> {

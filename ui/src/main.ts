@@ -18,7 +18,20 @@ import {
   timeAgo,
 } from "./format";
 import { shortcutFor } from "./shortcuts";
-import { applyEvent, displayName, isOver, newCall, setCamera, setMuted, type CallView } from "./state";
+import {
+  applyEvent,
+  displayName,
+  isOver,
+  layoutKey,
+  newCall,
+  setCamera,
+  setMuted,
+  videoParticipants,
+  type Box,
+  type CallView,
+  type EngineEvent,
+  type VideoLayout,
+} from "./state";
 import { s } from "./strings";
 
 type Screen =
@@ -262,8 +275,15 @@ function copyButton(text: string): HTMLElement {
   return b;
 }
 
+// Events can arrive before the command that started the call has returned its number:
+// they wait here and are applied when the call view is created.
+let early: { callNo: number; ev: EngineEvent }[] = [];
+
 function enterCall(info: Awaited<ReturnType<typeof api.joinRoom>>): void {
-  model.call = newCall(info);
+  let v = newCall(info);
+  for (const e of early) if (e.callNo === info.call_no) v = applyEvent(v, e.ev);
+  early = [];
+  model.call = v;
   model.screen = { name: "call" };
 }
 
@@ -403,11 +423,23 @@ function callScreen(c: CallView): HTMLElement {
     ),
   );
   const verify = c.participants.filter((p) => p.shortCode);
+  const withVideo = videoParticipants(c);
+  const video = withVideo.length
+    ? h(
+        "section",
+        { class: "card", "aria-label": s.videoTitle },
+        // The pictures are drawn natively over #video-area (not by the page); names sit below.
+        h("div", { id: "video-area", class: `video-area n${Math.min(withVideo.length, 4)}` },
+          ...withVideo.map((p) => h("div", { class: "video-tile", "data-participant": p.id, role: "img", "aria-label": s.videoOf(displayName(p, shortFingerprint)) }))),
+        h("div", { class: "video-names" }, ...withVideo.map((p) => h("span", {}, displayName(p, shortFingerprint)))),
+      )
+    : null;
   return h(
     "main",
     { class: "call", "aria-labelledby": "call-heading" },
     h("h1", { id: "call-heading" }, s.inCallTitle(c.info.target)),
     h("p", { id: "call-state", role: "status", "aria-live": "polite", "data-state": c.state }, statusText),
+    video,
     h("section", { class: "card" }, h("h2", {}, s.participantsTitle), c.participants.length === 0 && !over ? h("p", {}, s.nobodyYet) : null, people),
     h(
       "div",
@@ -502,7 +534,38 @@ function render(): void {
     if (el && el.value !== v && sc.name !== "call") el.value = v;
   });
   if (focusedId) document.getElementById(focusedId)?.focus();
+  reportVideoLayout();
 }
+
+// --- native video placement --------------------------------------------------------
+
+let lastLayout = "";
+
+function rectOf(el: Element): Box {
+  const r = el.getBoundingClientRect();
+  return { x: r.left, y: r.top, width: r.width, height: r.height };
+}
+
+/** Tells the shell where the video area and tiles are (only when that changed). */
+function reportVideoLayout(): void {
+  const area = model.screen.name === "call" ? document.getElementById("video-area") : null;
+  const layout: VideoLayout = area
+    ? {
+        area: rectOf(area),
+        tiles: Array.from(area.querySelectorAll<HTMLElement>(".video-tile")).map((t) => ({
+          participant: Number(t.dataset.participant),
+          rect: rectOf(t),
+        })),
+      }
+    : { area: null, tiles: [] };
+  const key = layoutKey(layout);
+  if (key === lastLayout) return;
+  lastLayout = key;
+  api.videoLayout(layout).catch((e) => console.warn("video layout", e));
+}
+
+window.addEventListener("resize", reportVideoLayout);
+document.addEventListener("scroll", reportVideoLayout, { capture: true, passive: true });
 
 // --- wiring ----------------------------------------------------------------------
 
@@ -523,7 +586,10 @@ onCallEvent((callNo, ev) => {
     render();
     return;
   }
-  if (!model.call || model.call.info.call_no !== callNo) return;
+  if (!model.call || model.call.info.call_no !== callNo) {
+    if (!model.call || model.call.info.call_no < callNo) early = [...early.slice(-199), { callNo, ev }];
+    return;
+  }
   model.call = applyEvent(model.call, ev);
   render();
 });

@@ -195,3 +195,29 @@ export function isOver(v: CallView): boolean {
 export function displayName(p: Participant, shortFp: (fp: string) => string): string {
   return p.alias?.trim() || shortFp(p.fingerprint) || `#${p.id}`;
 }
+
+/** Participants whose video is arriving (they get a tile in the video area). */
+export function videoParticipants(v: CallView): Participant[] {
+  if (isOver(v)) return [];
+  return v.participants.filter((p) => p.stats?.resolution != null);
+}
+
+/** A rectangle as getBoundingClientRect gives it. */
+export interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** What the shell needs to place the native video view: the area and one rect per tile. */
+export interface VideoLayout {
+  area: Box | null;
+  tiles: { participant: number; rect: Box }[];
+}
+
+/** A stable key for a layout, so it is only sent when it changed (rounded to 1 px). */
+export function layoutKey(l: VideoLayout): string {
+  const r = (b: Box | null) => (b ? [b.x, b.y, b.width, b.height].map(Math.round).join(",") : "none");
+  return `${r(l.area)}|${l.tiles.map((t) => `${t.participant}:${r(t.rect)}`).join(";")}`;
+}

@@ -61,6 +61,8 @@ export const s = {
   // In call
   inCallTitle: (target: string) => `Call: ${target}`,
   participantsTitle: "Participants",
+  videoTitle: "Video",
+  videoOf: (name: string) => `Video of ${name}`,
   you: "You",
   nobodyYet: "Waiting for others to join…",
   mute: "Mute",

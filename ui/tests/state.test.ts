@@ -84,3 +84,28 @@ describe("call view reducer", () => {
     expect(displayName({ ...v.participants[0], fingerprint: "" }, () => "")).toBe("#2");
   });
 });
+
+import { layoutKey, videoParticipants } from "../src/state";
+
+describe("video tiles", () => {
+  it("only participants with arriving video get a tile, none once ended", () => {
+    const s2 = stats("good");
+    const withRes: EngineEvent = s2.event === "stats"
+      ? { ...s2, participants: [{ ...s2.participants[0], resolution: [320, 192], fps: 15 }] }
+      : s2;
+    const v = run([
+      { event: "participant_joined", id: 2, fingerprint: fpA, alias: null },
+      { event: "participant_joined", id: 3, fingerprint: fpA, alias: null },
+      withRes,
+    ]);
+    expect(videoParticipants(v).map((p) => p.id)).toEqual([2]);
+    expect(videoParticipants(applyEvent(v, { event: "state", state: "ended" }))).toEqual([]);
+  });
+  it("layout keys change only when a rounded rect changes", () => {
+    const a = { area: { x: 10.2, y: 20, width: 300, height: 200 }, tiles: [{ participant: 2, rect: { x: 10, y: 20, width: 150, height: 100 } }] };
+    const b = { ...a, area: { ...a.area, x: 10.4 } };
+    expect(layoutKey(a)).toBe(layoutKey(b));
+    expect(layoutKey(a)).not.toBe(layoutKey({ ...a, area: { ...a.area, width: 320 } }));
+    expect(layoutKey({ area: null, tiles: [] })).toBe("none|");
+  });
+});

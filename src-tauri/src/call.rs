@@ -1,0 +1,372 @@
+//! Wiring between the UI and one running [`wzp_engine::Call`]: start it, forward its
+//! events, apply commands, and write a history entry when it ends.
+//!
+//! No call logic lives here; the engine owns the state machine, keys and media. This
+//! module only remembers what the history entry needs (who was there, how long it was
+//! active) and pins a relay trusted on first use once the engine reports its key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use wzp_engine::{Call, CallConfig, CallTarget, EndReason, Event, MediaIo, RelayConfig};
+use wzp_proto::Fingerprint;
+use wzp_transport::{PinStore, RelayFingerprint, Trust};
+
+use crate::error::{AppError, Result};
+use crate::store::{self, Direction, History, HistoryEntry, HistoryPeer};
+
+/// Name of the event carrying engine events (`wzp_engine::Event`, tagged by `event`).
+pub const CALL_EVENT: &str = "call-event";
+/// Name of the event sent once a call is over and its history entry written.
+pub const CALL_ENDED: &str = "call-ended";
+
+/// Where events for the UI go: the Tauri window in the app, a recorder in tests.
+pub trait Emit: Send + Sync + 'static {
+    /// Sends one event to the UI.
+    fn emit(&self, name: &str, payload: serde_json::Value);
+}
+
+/// Makes the media for a new call (devices in the app, silence in tests).
+pub type MediaFactory = Box<dyn Fn() -> MediaIo + Send + Sync>;
+
+/// What the UI asked to connect to.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// HOST:PORT of the relay.
+    pub relay: String,
+    /// The relay's certificate fingerprint, if the user has it (else the pin store is
+    /// used: pinned if known, trusted on first use if not).
+    pub relay_fingerprint: Option<String>,
+    /// Room or fingerprint.
+    pub target: CallTarget,
+    /// Name shown to others.
+    pub alias: Option<String>,
+}
+
+/// What the UI gets back when a call starts.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallInfo {
+    /// Increases with every call, so late events of an old call can be told apart.
+    pub call_no: u64,
+    /// Room name or called fingerprint.
+    pub target: String,
+    /// Room or direct.
+    pub direction: Direction,
+    /// Relay address.
+    pub relay: String,
+}
+
+/// What is sent as [`CALL_ENDED`].
+#[derive(Debug, Clone, Serialize)]
+pub struct CallEnded {
+    /// The call.
+    pub call_no: u64,
+    /// Why it ended (the engine's reason, tagged by `reason`).
+    pub reason: EndReason,
+    /// The entry written to history.
+    pub entry: HistoryEntry,
+}
+
+struct Active {
+    call_no: u64,
+    call: Option<Call>,
+}
+
+/// The one call the app runs at a time, and the history it writes.
+pub struct Calls {
+    emit: Arc<dyn Emit>,
+    media: MediaFactory,
+    history_path: std::path::PathBuf,
+    pins_path: std::path::PathBuf,
+    history: Arc<Mutex<History>>,
+    active: Arc<Mutex<Option<Active>>>,
+    next_no: Mutex<u64>,
+}
+
+impl Calls {
+    /// A manager writing history to `history_path` and relay pins to `pins_path`.
+    pub fn new(
+        emit: Arc<dyn Emit>,
+        media: MediaFactory,
+        history: History,
+        history_path: std::path::PathBuf,
+        pins_path: std::path::PathBuf,
+    ) -> Self {
+        Self {
+            emit,
+            media,
+            history_path,
+            pins_path,
+            history: Arc::new(Mutex::new(history)),
+            active: Arc::new(Mutex::new(None)),
+            next_no: Mutex::new(0),
+        }
+    }
+
+    /// The call history, newest first.
+    pub fn history(&self) -> Result<History> {
+        Ok(lock(&self.history)?.clone())
+    }
+
+    /// Empties the history (and its file).
+    pub fn clear_history(&self) -> Result<()> {
+        let mut h = lock(&self.history)?;
+        *h = History::default();
+        store::save(&self.history_path, &*h)
+    }
+
+    /// The running call, if any.
+    pub fn current(&self) -> Result<Option<u64>> {
+        Ok(lock(&self.active)?.as_ref().map(|a| a.call_no))
+    }
+
+    /// Starts a call. Must run inside a tokio runtime.
+    pub fn start(&self, identity: wzp_crypto::Identity, req: Request) -> Result<CallInfo> {
+        let mut active = lock(&self.active)?;
+        if active.is_some() {
+            return Err(AppError::AlreadyInCall);
+        }
+        let (relay, first_use) = self.relay_config(&req)?;
+        let mut cfg = CallConfig::new(relay, identity);
+        cfg.alias = req
+            .alias
+            .as_ref()
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty());
+        let (target, direction) = match &req.target {
+            CallTarget::Room(r) => (r.clone(), Direction::Room),
+            CallTarget::Direct(fp) => (fp.to_string(), Direction::Placed),
+        };
+        let (call, events) = Call::start(cfg, req.target.clone(), (self.media)())?;
+        let call_no = {
+            let mut n = lock(&self.next_no)?;
+            *n += 1;
+            *n
+        };
+        *active = Some(Active {
+            call_no,
+            call: Some(call),
+        });
+        let info = CallInfo {
+            call_no,
+            target: target.clone(),
+            direction,
+            relay: req.relay.clone(),
+        };
+        tracing::info!(call_no, relay = %req.relay, ?direction, "call started");
+        let forward = Forwarder {
+            emit: self.emit.clone(),
+            active: self.active.clone(),
+            history: self.history.clone(),
+            history_path: self.history_path.clone(),
+            pins: first_use.then(|| (self.pins_path.clone(), req.relay.clone())),
+            info: info.clone(),
+        };
+        tokio::spawn(forward.run(events));
+        Ok(info)
+    }
+
+    fn relay_config(&self, req: &Request) -> Result<(RelayConfig, bool)> {
+        let addr = resolve(&req.relay)?;
+        let trust = match req.relay_fingerprint.as_deref().map(str::trim) {
+            Some(f) if !f.is_empty() => Trust::Pinned(
+                RelayFingerprint::parse(f)
+                    .map_err(|e| AppError::invalid("relay fingerprint", e))?,
+            ),
+            _ => PinStore::load(&self.pins_path)
+                .and_then(|s| s.trust_for(&req.relay))
+                .map_err(|e| AppError::Storage {
+                    path: self.pins_path.display().to_string(),
+                    detail: e.to_string(),
+                })?,
+        };
+        let first_use = matches!(trust, Trust::FirstUse);
+        let server_name = req
+            .relay
+            .rsplit_once(':')
+            .map_or("localhost", |(h, _)| h)
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_string();
+        Ok((
+            RelayConfig {
+                addr,
+                server_name,
+                trust,
+                token: None,
+            },
+            first_use,
+        ))
+    }
+
+    /// Applies `f` to the running call.
+    pub fn with_call(&self, f: impl FnOnce(&Call) -> wzp_engine::Result<()>) -> Result<()> {
+        let active = lock(&self.active)?;
+        let call = active
+            .as_ref()
+            .and_then(|a| a.call.as_ref())
+            .ok_or(AppError::NotInCall)?;
+        Ok(f(call)?)
+    }
+
+    /// A stats snapshot of the running call.
+    pub async fn stats(&self) -> Result<wzp_engine::CallStats> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.with_call(|c| c.command(wzp_engine::Command::Stats(tx)))?;
+        rx.await.map_err(|_| AppError::NotInCall)
+    }
+}
+
+/// Parses HOST:PORT (a name is looked up).
+pub fn resolve(relay: &str) -> Result<SocketAddr> {
+    use std::net::ToSocketAddrs as _;
+    let relay = relay.trim();
+    if relay.is_empty() {
+        return Err(AppError::invalid(
+            "relay",
+            "enter the relay's address (HOST:PORT)",
+        ));
+    }
+    relay
+        .to_socket_addrs()
+        .map_err(|e| AppError::invalid("relay", format!("{relay}: {e}")))?
+        .next()
+        .ok_or_else(|| AppError::invalid("relay", format!("{relay}: no address found")))
+}
+
+/// Parses a fingerprint typed by the user.
+pub fn parse_fingerprint(s: &str) -> Result<Fingerprint> {
+    Fingerprint::parse(s.trim()).map_err(|e| AppError::invalid("fingerprint", e))
+}
+
+/// Forwards one call's events until it ends, then records it.
+struct Forwarder {
+    emit: Arc<dyn Emit>,
+    active: Arc<Mutex<Option<Active>>>,
+    history: Arc<Mutex<History>>,
+    history_path: std::path::PathBuf,
+    /// (pin file, relay) when the relay is trusted on first use and should be pinned.
+    pins: Option<(std::path::PathBuf, String)>,
+    info: CallInfo,
+}
+
+impl Forwarder {
+    async fn run(mut self, mut events: wzp_engine::Events) {
+        let started_unix = unix_now();
+        // From the first time media flowed to the end (reconnects included).
+        let mut active_since: Option<Instant> = None;
+        let mut peers: BTreeMap<String, HistoryPeer> = BTreeMap::new();
+        let mut reason = None;
+        while let Some(e) = events.recv().await {
+            match &e {
+                Event::State(s) => {
+                    use wzp_engine::CallState as S;
+                    match s {
+                        S::Active => {
+                            active_since.get_or_insert_with(Instant::now);
+                        }
+                        S::Ended { reason: r } => reason = Some(r.clone()),
+                        _ => {}
+                    }
+                }
+                Event::ParticipantJoined(p) => {
+                    peers.insert(
+                        p.fingerprint.to_string(),
+                        HistoryPeer {
+                            fingerprint: p.fingerprint.to_string(),
+                            alias: p.alias.clone(),
+                        },
+                    );
+                }
+                Event::RelayConnected { fingerprint, .. } => self.pin(fingerprint),
+                _ => {}
+            }
+            let payload = serde_json::to_value(&e).unwrap_or(serde_json::Value::Null);
+            self.emit.emit(
+                CALL_EVENT,
+                serde_json::json!({"call_no": self.info.call_no, "event": payload}),
+            );
+            if reason.is_some() {
+                break;
+            }
+        }
+        // Take the call out so the next one can start, and let the engine finish its
+        // sinks before recording the end.
+        let call = match self.active.lock() {
+            Ok(mut g) => match g.as_mut() {
+                Some(a) if a.call_no == self.info.call_no => g.take().and_then(|a| a.call),
+                _ => None,
+            },
+            Err(_) => None,
+        };
+        let waited = match call {
+            Some(c) => Some(c.wait().await),
+            None => None,
+        };
+        let reason = reason.or(waited).unwrap_or(EndReason::Failed {
+            message: "the call stopped without a reason".into(),
+        });
+        let entry = HistoryEntry {
+            target: self.info.target.clone(),
+            direction: self.info.direction,
+            relay: self.info.relay.clone(),
+            started_unix,
+            duration_secs: active_since.map_or(0, |t| t.elapsed().as_secs()),
+            participants: peers.into_values().collect(),
+            end_reason: reason_tag(&reason),
+        };
+        if let Ok(mut h) = self.history.lock() {
+            h.push(entry.clone());
+            if let Err(e) = store::save(&self.history_path, &*h) {
+                tracing::error!(error = %e, "cannot write the call history");
+                self.emit.emit(
+                    "app-error",
+                    serde_json::to_value(&e).unwrap_or(serde_json::Value::Null),
+                );
+            }
+        }
+        tracing::info!(call_no = self.info.call_no, reason = %entry.end_reason, "call ended");
+        let ended = CallEnded {
+            call_no: self.info.call_no,
+            reason,
+            entry,
+        };
+        self.emit.emit(
+            CALL_ENDED,
+            serde_json::to_value(&ended).unwrap_or(serde_json::Value::Null),
+        );
+    }
+
+    /// Pins a first-use relay once its key is known, so a later change is refused.
+    fn pin(&mut self, fingerprint: &str) {
+        let Some((path, relay)) = self.pins.take() else {
+            return;
+        };
+        let result = RelayFingerprint::parse(fingerprint)
+            .and_then(|fp| PinStore::load(&path).and_then(|mut s| s.pin(&relay, fp)));
+        match result {
+            Ok(()) => tracing::info!(%relay, %fingerprint, "relay pinned on first use"),
+            Err(e) => tracing::warn!(%relay, error = %e, "cannot pin the relay"),
+        }
+    }
+}
+
+fn reason_tag(r: &EndReason) -> String {
+    serde_json::to_value(r)
+        .ok()
+        .and_then(|v| v.get("reason").and_then(|t| t.as_str()).map(String::from))
+        .unwrap_or_else(|| "failed".into())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>> {
+    m.lock()
+        .map_err(|_| AppError::Internal("call state lock poisoned".into()))
+}

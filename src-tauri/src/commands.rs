@@ -1,0 +1,281 @@
+//! The commands the UI invokes. Each one is thin: check input, call one function, map
+//! the result. Names and argument names are the UI's contract (ui/src/api.ts).
+
+use serde::Serialize;
+use tauri::State;
+use wzp_engine::CallTarget;
+
+use crate::AppState;
+use crate::call::{self, CallInfo, Request};
+use crate::error::{AppError, Result};
+use crate::host::{Host, HostInfo};
+use crate::identity::IdentityInfo;
+use crate::store::{self, CorruptFile, History, Settings};
+
+/// Everything the UI needs to draw its first screen.
+#[derive(Debug, Serialize)]
+pub struct AppStatus {
+    /// The identity, or `None` on first run.
+    pub identity: Option<IdentityInfo>,
+    /// When the secret store could not be read: why (the UI says so instead of
+    /// offering to create an identity that could not be kept).
+    pub identity_error: Option<AppError>,
+    /// Preferences.
+    pub settings: Settings,
+    /// Past calls, newest first.
+    pub history: History,
+    /// Files that were corrupt at start-up and were moved aside.
+    pub notices: Vec<CorruptFile>,
+    /// The running call's number, if one runs (the UI reloaded mid-call).
+    pub call_no: Option<u64>,
+    /// The embedded relay, when hosting.
+    pub host: Option<HostInfo>,
+    /// The app data folder.
+    pub data_dir: String,
+}
+
+/// The state for the first screen.
+#[tauri::command]
+pub async fn app_status(state: State<'_, AppState>) -> Result<AppStatus> {
+    let (identity, identity_error) = match state.identities.info() {
+        Ok(i) => (i, None),
+        Err(e) => (None, Some(e)),
+    };
+    let settings = lock_settings(&state)?.clone();
+    Ok(AppStatus {
+        identity,
+        identity_error,
+        settings,
+        history: state.calls.history()?,
+        notices: state.notices.clone(),
+        call_no: state.calls.current()?,
+        host: state.host.lock().await.as_ref().map(|h| h.info().clone()),
+        data_dir: state.data_dir.display().to_string(),
+    })
+}
+
+/// Makes a new identity (not stored yet) and returns its 24 words.
+#[tauri::command]
+pub fn identity_begin_create(state: State<'_, AppState>) -> Result<Vec<String>> {
+    state.identities.begin_create()
+}
+
+/// Stores the new identity once the user has confirmed its words.
+#[tauri::command]
+pub fn identity_confirm_create(
+    state: State<'_, AppState>,
+    words: Vec<String>,
+) -> Result<IdentityInfo> {
+    state.identities.confirm_create(&words)
+}
+
+/// Restores an identity from its 24 words.
+#[tauri::command]
+pub fn identity_restore(state: State<'_, AppState>, phrase: String) -> Result<IdentityInfo> {
+    state.identities.restore(&phrase)
+}
+
+/// The stored identity's 24 words, for a backup.
+#[tauri::command]
+pub fn identity_words(state: State<'_, AppState>) -> Result<Vec<String>> {
+    state.identities.words()
+}
+
+/// Replaces the preferences and writes them.
+#[tauri::command]
+pub fn save_settings(state: State<'_, AppState>, settings: Settings) -> Result<()> {
+    if let Some(a) = &settings.alias {
+        if a.chars().count() > 64 {
+            return Err(AppError::invalid("name", "at most 64 characters"));
+        }
+    }
+    store::save(&state.paths.settings, &settings)?;
+    if let Ok(mut d) = state.devices.lock() {
+        d.input = settings.audio_input.clone();
+        d.output = settings.audio_output.clone();
+    }
+    *lock_settings(&state)? = settings;
+    Ok(())
+}
+
+/// A sound device, as the settings screen lists it.
+#[derive(Debug, Serialize)]
+pub struct Device {
+    /// Id to store.
+    pub id: String,
+    /// Name to show.
+    pub name: String,
+    /// "input" or "output".
+    pub direction: &'static str,
+    /// The system default.
+    pub is_default: bool,
+}
+
+/// Microphones and speakers.
+#[tauri::command]
+pub fn list_audio_devices() -> Result<Vec<Device>> {
+    let list = wzp_audio::list_devices().map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(list
+        .into_iter()
+        .map(|d| Device {
+            id: d.id,
+            name: d.name,
+            direction: match d.direction {
+                wzp_audio::Direction::Input => "input",
+                wzp_audio::Direction::Output => "output",
+            },
+            is_default: d.is_default,
+        })
+        .collect())
+}
+
+/// Joins (or creates) a room on a relay.
+#[tauri::command]
+pub async fn join_room(
+    state: State<'_, AppState>,
+    relay: String,
+    relay_fingerprint: Option<String>,
+    room: String,
+) -> Result<CallInfo> {
+    let room = room.trim().to_string();
+    if room.is_empty() {
+        return Err(AppError::invalid("room", "enter a room name"));
+    }
+    if room.len() > 128 {
+        return Err(AppError::invalid("room", "at most 128 characters"));
+    }
+    start(
+        &state,
+        relay,
+        relay_fingerprint,
+        CallTarget::Room(room.clone()),
+        Some(room),
+    )
+}
+
+/// Calls someone by their identity fingerprint (they must be online at the relay).
+#[tauri::command]
+pub async fn call_fingerprint(
+    state: State<'_, AppState>,
+    relay: String,
+    relay_fingerprint: Option<String>,
+    fingerprint: String,
+) -> Result<CallInfo> {
+    let fp = call::parse_fingerprint(&fingerprint)?;
+    start(
+        &state,
+        relay,
+        relay_fingerprint,
+        CallTarget::Direct(fp),
+        None,
+    )
+}
+
+fn start(
+    state: &AppState,
+    relay: String,
+    relay_fingerprint: Option<String>,
+    target: CallTarget,
+    room: Option<String>,
+) -> Result<CallInfo> {
+    let identity = state.identities.require()?;
+    let relay = relay.trim().to_string();
+    let alias = lock_settings(state)?.alias.clone();
+    let info = state.calls.start(
+        identity,
+        Request {
+            relay: relay.clone(),
+            relay_fingerprint: relay_fingerprint.clone(),
+            target,
+            alias,
+        },
+    )?;
+    // Remember the relay and room for next time; a failure here must not stop the call.
+    let mut s = lock_settings(state)?;
+    s.remember_relay(&relay, relay_fingerprint.filter(|f| !f.trim().is_empty()));
+    if room.is_some() {
+        s.last_room = room;
+    }
+    if let Err(e) = store::save(&state.paths.settings, &*s) {
+        tracing::warn!(error = %e, "cannot save settings");
+    }
+    Ok(info)
+}
+
+/// Ends the running call.
+#[tauri::command]
+pub fn hang_up(state: State<'_, AppState>) -> Result<()> {
+    state.calls.with_call(wzp_engine::Call::hang_up)
+}
+
+/// Mutes or unmutes the microphone.
+#[tauri::command]
+pub fn mute(state: State<'_, AppState>, on: bool) -> Result<()> {
+    state.calls.with_call(|c| c.mute(on))
+}
+
+/// Turns outgoing video on or off.
+#[tauri::command]
+pub fn camera(state: State<'_, AppState>, on: bool) -> Result<()> {
+    state.calls.with_call(|c| c.camera(on))
+}
+
+/// A stats snapshot of the running call.
+#[tauri::command]
+pub async fn stats(state: State<'_, AppState>) -> Result<wzp_engine::CallStats> {
+    state.calls.stats().await
+}
+
+/// Starts the embedded relay (or returns the running one).
+#[tauri::command]
+pub async fn host_start(state: State<'_, AppState>) -> Result<HostInfo> {
+    let mut host = state.host.lock().await;
+    if let Some(h) = host.as_ref() {
+        return Ok(h.info().clone());
+    }
+    let listen = std::env::var("WZP_HOST_LISTEN").unwrap_or_else(|_| "0.0.0.0:0".into());
+    let h = Host::start(&listen, &state.data_dir.join("host-relay.key")).await?;
+    let info = h.info().clone();
+    *host = Some(h);
+    Ok(info)
+}
+
+/// Stops the embedded relay.
+#[tauri::command]
+pub async fn host_stop(state: State<'_, AppState>) -> Result<()> {
+    if let Some(h) = state.host.lock().await.take() {
+        h.stop().await;
+    }
+    Ok(())
+}
+
+/// Empties the call history.
+#[tauri::command]
+pub fn clear_history(state: State<'_, AppState>) -> Result<()> {
+    state.calls.clear_history()
+}
+
+fn lock_settings(state: &AppState) -> Result<std::sync::MutexGuard<'_, Settings>> {
+    state
+        .settings
+        .lock()
+        .map_err(|_| AppError::Internal("settings lock poisoned".into()))
+}
+
+/// Where the UI's video area and tiles are (CSS pixels, window coordinates), or
+/// `area: None` to hide the video. The native view follows on the main thread.
+#[tauri::command]
+pub fn video_layout(
+    window: tauri::WebviewWindow,
+    state: State<'_, AppState>,
+    area: Option<crate::video::UiRect>,
+    tiles: Vec<crate::video::UiTile>,
+) -> Result<()> {
+    let Some(view) = state.video.get() else {
+        return Ok(());
+    };
+    let scale = window.scale_factor().unwrap_or(1.0);
+    let layout = area.and_then(|a| crate::video::layout_from_ui(a, &tiles, scale));
+    view.set_layout(layout);
+    Ok(())
+}

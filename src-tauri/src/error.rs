@@ -1,0 +1,107 @@
+//! The shell's one error type. Every command returns it; the UI receives it as
+//! `{ kind, message }` and turns `kind` into words and a next step (ui/src/strings.ts).
+
+use serde::ser::SerializeStruct as _;
+
+/// Everything a command can fail with, by cause.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// No OS secret store is reachable (no Secret Service on the session bus, or no bus).
+    #[error("no secret store is available to keep the identity: {0}")]
+    NoSecretStore(String),
+    /// The secret store answered with an error other than "not there".
+    #[error("the secret store failed: {0}")]
+    SecretStore(String),
+    /// No identity was created or restored yet.
+    #[error("no identity yet: create or restore one first")]
+    NoIdentity,
+    /// A value the user typed is not acceptable; names it.
+    #[error("{field}: {reason}")]
+    InvalidInput {
+        /// Which input.
+        field: &'static str,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// A settings or history file could not be read or written.
+    #[error("{path}: {detail}")]
+    Storage {
+        /// The file.
+        path: String,
+        /// The cause.
+        detail: String,
+    },
+    /// A call is already running; hang up first.
+    #[error("a call is already in progress")]
+    AlreadyInCall,
+    /// The command needs a running call.
+    #[error("there is no call in progress")]
+    NotInCall,
+    /// The engine refused to start or run the call.
+    #[error("{0}")]
+    Call(#[from] wzp_engine::EngineError),
+    /// The embedded relay could not start.
+    #[error("the relay on this computer could not start: {0}")]
+    Relay(String),
+    /// Something in the shell itself (a poisoned lock, a window that went away).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// Stable machine-readable kind the UI switches on.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NoSecretStore(_) => "no_secret_store",
+            Self::SecretStore(_) => "secret_store",
+            Self::NoIdentity => "no_identity",
+            Self::InvalidInput { .. } => "invalid_input",
+            Self::Storage { .. } => "storage",
+            Self::AlreadyInCall => "already_in_call",
+            Self::NotInCall => "not_in_call",
+            Self::Call(wzp_engine::EngineError::Config { .. }) => "invalid_input",
+            Self::Call(wzp_engine::EngineError::Transport(_)) => "relay_unreachable",
+            Self::Call(_) => "call",
+            Self::Relay(_) => "relay_host",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Shorthand for [`AppError::InvalidInput`].
+    pub fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::InvalidInput {
+            field,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl serde::Serialize for AppError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("AppError", 2)?;
+        st.serialize_field("kind", self.kind())?;
+        st.serialize_field("message", &self.to_string())?;
+        st.end()
+    }
+}
+
+/// Result with [`AppError`].
+pub type Result<T> = std::result::Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_kind_and_message() {
+        let e = AppError::invalid("room", "must not be empty");
+        let v = serde_json::to_value(&e).ok();
+        assert_eq!(
+            v,
+            Some(
+                serde_json::json!({"kind": "invalid_input", "message": "room: must not be empty"})
+            )
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! WZP Desktop's Tauri shell: typed commands and events between the web UI (`ui/`) and
+//! the call engine (`wzp-engine`), plus what only the shell can do (the OS secret store,
+//! the app data folder, the embedded relay).
+//!
+//! No call logic lives here. Each command validates what the user typed, calls one
+//! engine or store function, and returns its result or an [`AppError`] (sent to the UI
+//! as `{ kind, message }`). Engine events are forwarded as they come (see [`call`]).
+//!
+//! Files in the app data folder (`WZP_DATA_DIR` overrides it): `settings.json`,
+//! `history.json`, `relays.json` (relay pins), `host-relay.key` (the embedded relay's
+//! TLS key). The identity seed is only in the OS secret store.
+
+pub mod call;
+pub mod commands;
+pub mod error;
+pub mod host;
+pub mod identity;
+pub mod media;
+pub mod store;
+pub mod video;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tauri::{Emitter as _, Manager as _};
+
+pub use error::{AppError, Result};
+
+/// Everything the commands share.
+pub struct AppState {
+    /// File locations.
+    pub paths: store::Paths,
+    /// The app data folder.
+    pub data_dir: PathBuf,
+    /// The identity (secret store).
+    pub identities: identity::Identities,
+    /// Preferences (the file is rewritten on every change).
+    pub settings: Mutex<store::Settings>,
+    /// The running call and the history.
+    pub calls: call::Calls,
+    /// The embedded relay, when hosting.
+    pub host: tokio::sync::Mutex<Option<host::Host>>,
+    /// Files that did not parse at start-up (moved aside), for the UI to report.
+    pub notices: Vec<store::CorruptFile>,
+    /// Devices the next call opens.
+    pub devices: Arc<Mutex<media::DeviceChoice>>,
+    /// The native video view, once the main window exists (none in headless tests).
+    pub video: Arc<std::sync::OnceLock<video::VideoView>>,
+}
+
+/// Sends events to the app's windows.
+struct TauriEmit(tauri::AppHandle);
+
+impl call::Emit for TauriEmit {
+    fn emit(&self, name: &str, payload: serde_json::Value) {
+        if let Err(e) = self.0.emit(name, payload) {
+            tracing::warn!(error = %e, event = name, "cannot send an event to the UI");
+        }
+    }
+}
+
+impl AppState {
+    /// Loads settings and history from `data_dir` (moving corrupt files aside), over
+    /// the given secret store and event sink.
+    pub fn load(
+        data_dir: PathBuf,
+        secrets: Box<dyn identity::SecretStore>,
+        emit: Arc<dyn call::Emit>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(&data_dir).map_err(|e| AppError::Storage {
+            path: data_dir.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        let paths = store::Paths::in_dir(&data_dir);
+        let mut notices = Vec::new();
+        let (settings, bad) = store::load_or_default::<store::Settings>(&paths.settings)?;
+        notices.extend(bad);
+        let (history, bad) = store::load_or_default::<store::History>(&paths.history)?;
+        notices.extend(bad);
+        let devices = Arc::new(Mutex::new(media::DeviceChoice {
+            input: settings.audio_input.clone(),
+            output: settings.audio_output.clone(),
+        }));
+        let media_devices = devices.clone();
+        let video: Arc<std::sync::OnceLock<video::VideoView>> =
+            Arc::new(std::sync::OnceLock::new());
+        let media_video = video.clone();
+        let warn_emit = emit.clone();
+        let factory: call::MediaFactory = Box::new(move || {
+            let warn = |message: String| {
+                warn_emit.emit(
+                    call::CALL_EVENT,
+                    serde_json::json!({"call_no": 0, "event": {"event": "warning", "message": message}}),
+                );
+            };
+            let mut io = media::open(&media_devices, &warn);
+            if let Some(v) = media_video.get() {
+                io.video_out = Box::new(v.sink());
+            }
+            io
+        });
+        let calls = call::Calls::new(
+            emit,
+            factory,
+            history,
+            paths.history.clone(),
+            paths.pins.clone(),
+        );
+        Ok(Self {
+            paths,
+            data_dir,
+            identities: identity::Identities::new(secrets),
+            settings: Mutex::new(settings),
+            calls,
+            host: tokio::sync::Mutex::new(None),
+            notices,
+            devices,
+            video,
+        })
+    }
+}
+
+fn data_dir(app: &tauri::App) -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("WZP_DATA_DIR") {
+        return Ok(PathBuf::from(d));
+    }
+    app.path()
+        .app_data_dir()
+        .map_err(|e| AppError::Internal(format!("no app data folder: {e}")))
+}
+
+/// Runs the app (the binary's `main`).
+pub fn run() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,wzp_desktop=debug".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let result = tauri::Builder::default()
+        .setup(|app| {
+            let dir = data_dir(app)?;
+            tracing::info!(data_dir = %dir.display(), "starting");
+            let emit: Arc<dyn call::Emit> = Arc::new(TauriEmit(app.handle().clone()));
+            let state = AppState::load(dir, Box::new(identity::KeyringStore::new()), emit)?;
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = state.video.set(video::VideoView::attach(&w));
+            }
+            app.manage(state);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_status,
+            commands::identity_begin_create,
+            commands::identity_confirm_create,
+            commands::identity_restore,
+            commands::identity_words,
+            commands::save_settings,
+            commands::list_audio_devices,
+            commands::join_room,
+            commands::call_fingerprint,
+            commands::hang_up,
+            commands::mute,
+            commands::camera,
+            commands::stats,
+            commands::host_start,
+            commands::host_stop,
+            commands::clear_history,
+            commands::video_layout,
+        ])
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        tracing::error!(error = %e, "the app failed");
+        std::process::exit(1);
+    }
+}

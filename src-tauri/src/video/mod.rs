@@ -1,0 +1,386 @@
+//! Remote video drawn by wgpu (wzp-render) into a native child of the app window.
+//!
+//! A transparent webview over a wgpu surface on the same window stays black on X11, so
+//! the video region is a real native child window placed over the area the web UI
+//! reserves for it (see docs/ARCHITECTURE.md, "Desktop app"). The UI reports that
+//! area and each tile's rectangle (`getBoundingClientRect`, through the `video_layout`
+//! command) whenever its layout changes; frames never cross the webview IPC.
+//!
+//! Threads: decoded frames arrive on the engine's decoder thread ([`HubSink`]) and go
+//! through a small bounded channel to the render thread, which owns the
+//! [`wzp_render::Renderer`]; a frame that finds the channel full is dropped (the next
+//! one replaces it anyway). GTK calls (placing the child) run on the main thread.
+//!
+//! Only Linux/X11 is built and tested (`linux.rs`). Windows (child HWND) and macOS
+//! (child NSView with a CAMetalLayer) are not written yet: there [`VideoView::attach`]
+//! reports that video is not shown, and calls still carry audio and video.
+
+#[cfg(target_os = "linux")]
+mod linux;
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::Duration;
+
+use serde::Deserialize;
+use wzp_engine::VideoSink;
+use wzp_proto::ParticipantId;
+use wzp_render::{Placement, Rect, Renderer, Scene, Size, TileId};
+use wzp_video::I420Frame;
+
+/// A rectangle as the UI reports it (CSS pixels, relative to the window's content).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct UiRect {
+    /// Left.
+    pub x: f64,
+    /// Top.
+    pub y: f64,
+    /// Width.
+    pub width: f64,
+    /// Height.
+    pub height: f64,
+}
+
+impl UiRect {
+    fn is_usable(&self) -> bool {
+        [self.x, self.y, self.width, self.height]
+            .iter()
+            .all(|v| v.is_finite() && v.abs() < 100_000.0)
+            && self.width >= 1.0
+            && self.height >= 1.0
+    }
+}
+
+/// One tile: whose video, where (window coordinates, CSS pixels).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct UiTile {
+    /// The participant (relay-assigned id).
+    pub participant: u16,
+    /// Where.
+    pub rect: UiRect,
+}
+
+/// Where the video area and its tiles are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layout {
+    /// The area's origin in the window (logical pixels, as GTK places widgets).
+    pub origin: (i32, i32),
+    /// The area's size in logical pixels.
+    pub logical_size: (i32, i32),
+    /// The area's size in physical pixels (the surface).
+    pub size: Size,
+    /// Tiles inside it.
+    pub tiles: Vec<Placement>,
+}
+
+/// Converts what the UI reported into a layout: scales by the window's scale factor,
+/// makes tile rectangles relative to the area, and drops unusable rectangles.
+/// Returns `None` when the area itself is unusable (the video is then hidden).
+#[must_use]
+pub fn layout_from_ui(area: UiRect, tiles: &[UiTile], scale: f64) -> Option<Layout> {
+    let scale = if scale.is_finite() && scale > 0.0 {
+        scale
+    } else {
+        1.0
+    };
+    if !area.is_usable() {
+        return None;
+    }
+    let px = |v: f64| (v * scale).round();
+    let size = Size::new(px(area.width) as u32, px(area.height) as u32);
+    if size.is_empty() {
+        return None;
+    }
+    let tiles = tiles
+        .iter()
+        .filter(|t| t.rect.is_usable())
+        .map(|t| {
+            Placement::at(
+                TileId(u64::from(t.participant)),
+                Rect::new(
+                    px(t.rect.x - area.x) as f32,
+                    px(t.rect.y - area.y) as f32,
+                    px(t.rect.width) as f32,
+                    px(t.rect.height) as f32,
+                ),
+            )
+        })
+        .collect();
+    Some(Layout {
+        origin: (area.x.round() as i32, area.y.round() as i32),
+        logical_size: (area.width.round() as i32, area.height.round() as i32),
+        size,
+        tiles,
+    })
+}
+
+/// Messages to the render thread.
+pub enum Msg {
+    /// A decoded frame.
+    Frame(ParticipantId, I420Frame),
+    /// A new layout (area size and tiles).
+    Layout(Layout),
+    /// The call ended or the view is hidden: forget all frames.
+    Clear,
+}
+
+/// The app's video view: the channel to its render thread, and the native child.
+pub struct VideoView {
+    tx: SyncSender<Msg>,
+    #[cfg(target_os = "linux")]
+    native: Option<linux::Native>,
+    /// Why video cannot be shown, if it cannot.
+    unavailable: Option<String>,
+}
+
+/// Frames queued for the render thread at most; more are dropped.
+const QUEUE: usize = 8;
+
+impl VideoView {
+    /// Creates the native child in the main window and starts the render thread.
+    /// Must run on the main thread (Tauri's `setup`). Never fails: when video cannot
+    /// be shown the reason is kept and logged, and calls go on without it.
+    pub fn attach(window: &tauri::WebviewWindow) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        #[cfg(target_os = "linux")]
+        let (native, source, unavailable) = match linux::Native::create(window) {
+            Ok((native, source)) => (Some(native), Some(source), None),
+            Err(why) => {
+                tracing::warn!(%why, "video will not be shown in the window");
+                (None, None, Some(why))
+            }
+        };
+        #[cfg(not(target_os = "linux"))]
+        let (source, unavailable) = {
+            let _ = window;
+            (
+                None,
+                Some("video in the window is only built for Linux/X11 so far".to_string()),
+            )
+        };
+        spawn_render_thread(rx, source);
+        Self {
+            tx,
+            #[cfg(target_os = "linux")]
+            native,
+            unavailable,
+        }
+    }
+
+    /// Why video is not shown, if it is not.
+    #[must_use]
+    pub fn unavailable(&self) -> Option<&str> {
+        self.unavailable.as_deref()
+    }
+
+    /// A sink for a call's decoded video.
+    #[must_use]
+    pub fn sink(&self) -> HubSink {
+        HubSink {
+            tx: self.tx.clone(),
+        }
+    }
+
+    /// Places the area and its tiles (main thread only), or hides it (`None`).
+    pub fn set_layout(&self, layout: Option<Layout>) {
+        #[cfg(target_os = "linux")]
+        if let Some(n) = &self.native {
+            n.place(layout.as_ref().map(|l| (l.origin, l.logical_size)));
+        }
+        let msg = match layout {
+            Some(l) => Msg::Layout(l),
+            None => Msg::Clear,
+        };
+        // Layouts are rare and must not be lost: block briefly if the queue is full.
+        if self.tx.send(msg).is_err() {
+            tracing::warn!("the video render thread has stopped");
+        }
+    }
+}
+
+/// The engine-side sink: forwards frames to the render thread, never blocking the
+/// decoder (a full queue drops the frame).
+pub struct HubSink {
+    tx: SyncSender<Msg>,
+}
+
+impl VideoSink for HubSink {
+    fn frame(&mut self, from: ParticipantId, frame: &I420Frame) -> wzp_engine::Result<()> {
+        match self.tx.try_send(Msg::Frame(from, frame.clone())) {
+            Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
+            // The view is gone (the app is closing); drop frames quietly.
+            Err(TrySendError::Disconnected(_)) => Ok(()),
+        }
+    }
+
+    fn finish(&mut self) -> wzp_engine::Result<()> {
+        let _ = self.tx.try_send(Msg::Clear);
+        Ok(())
+    }
+}
+
+/// Makes the renderer on the render thread (opening the adapter and device blocks, so
+/// not on the main thread); the surface itself was made on the main thread.
+pub type SurfaceSource = Box<dyn FnOnce(Size) -> Result<Renderer, String> + Send>;
+
+fn spawn_render_thread(rx: Receiver<Msg>, source: Option<SurfaceSource>) {
+    let spawned = std::thread::Builder::new()
+        .name("wzp-video-render".into())
+        .spawn(move || render_loop(rx, source));
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the video render thread");
+    }
+}
+
+/// The render thread's state: one owner, no locks.
+struct RenderState {
+    source: Option<SurfaceSource>,
+    renderer: Option<Renderer>,
+    layout: Option<Layout>,
+    uploaded: std::collections::BTreeSet<TileId>,
+    dirty: bool,
+    presented: u64,
+}
+
+impl RenderState {
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Frame(from, frame) => {
+                let id = TileId(u64::from(from.0));
+                if let Some(r) = self.renderer.as_mut() {
+                    match r.upload(id, &frame) {
+                        Ok(()) => {
+                            self.uploaded.insert(id);
+                            self.dirty = true;
+                        }
+                        Err(e) => tracing::debug!(error = %e, "video frame not uploaded"),
+                    }
+                }
+            }
+            Msg::Layout(l) => {
+                if self.renderer.is_none() {
+                    if let Some(make) = self.source.take() {
+                        match make(l.size) {
+                            Ok(r) => {
+                                tracing::info!(adapter = %r.adapter_info().name, "video renderer ready");
+                                self.renderer = Some(r);
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "no video renderer; video is not shown");
+                            }
+                        }
+                    }
+                }
+                if let Some(r) = self.renderer.as_mut() {
+                    if let Err(e) = r.resize(l.size) {
+                        tracing::debug!(error = %e, "video resize failed");
+                    }
+                }
+                self.layout = Some(l);
+                self.dirty = true;
+            }
+            Msg::Clear => {
+                if let Some(r) = self.renderer.as_mut() {
+                    for id in std::mem::take(&mut self.uploaded) {
+                        r.remove(id);
+                    }
+                }
+                self.dirty = true;
+            }
+        }
+    }
+
+    fn draw(&mut self) {
+        let (Some(r), Some(l)) = (self.renderer.as_mut(), self.layout.as_ref()) else {
+            return;
+        };
+        if !self.dirty {
+            return;
+        }
+        self.dirty = false;
+        let scene = Scene {
+            background: Scene::DEFAULT_BACKGROUND,
+            tiles: l.tiles.clone(),
+        };
+        match r.present(&scene) {
+            Ok(_) => {
+                self.presented += 1;
+                if self.presented % 300 == 1 {
+                    tracing::debug!(presented = self.presented, "video frames presented");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "video present failed"),
+        }
+    }
+}
+
+/// The render thread: applies everything queued, then draws once; also redraws every
+/// quarter second so an exposed or resized area gets repainted without new frames.
+fn render_loop(rx: Receiver<Msg>, source: Option<SurfaceSource>) {
+    let mut st = RenderState {
+        source,
+        renderer: None,
+        layout: None,
+        uploaded: std::collections::BTreeSet::new(),
+        dirty: false,
+        presented: 0,
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(m) => st.handle(m),
+            Err(RecvTimeoutError::Timeout) => st.dirty = true,
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        while let Ok(m) = rx.try_recv() {
+            st.handle(m);
+        }
+        st.draw();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(x: f64, y: f64, w: f64, h: f64) -> UiRect {
+        UiRect {
+            x,
+            y,
+            width: w,
+            height: h,
+        }
+    }
+
+    #[test]
+    fn tiles_become_relative_and_scaled() {
+        let l = layout_from_ui(
+            r(100.0, 50.0, 400.0, 300.0),
+            &[UiTile {
+                participant: 3,
+                rect: r(110.0, 60.0, 200.0, 150.0),
+            }],
+            2.0,
+        );
+        let Some(l) = l else { panic!("layout refused") };
+        assert_eq!(l.origin, (100, 50));
+        assert_eq!(l.logical_size, (400, 300));
+        assert_eq!(l.size, Size::new(800, 600));
+        assert_eq!(l.tiles.len(), 1);
+        assert_eq!(l.tiles[0].id, TileId(3));
+        assert_eq!(l.tiles[0].rect, Rect::new(20.0, 20.0, 400.0, 300.0));
+    }
+
+    #[test]
+    fn bad_rects_are_refused_not_trusted() {
+        assert!(layout_from_ui(r(0.0, 0.0, 0.0, 10.0), &[], 1.0).is_none());
+        assert!(layout_from_ui(r(f64::NAN, 0.0, 10.0, 10.0), &[], 1.0).is_none());
+        let l = layout_from_ui(
+            r(0.0, 0.0, 100.0, 100.0),
+            &[UiTile {
+                participant: 1,
+                rect: r(0.0, 0.0, f64::INFINITY, 5.0),
+            }],
+            f64::NAN,
+        );
+        assert!(matches!(l, Some(l) if l.tiles.is_empty() && l.size == Size::new(100, 100)));
+    }
+}

@@ -1,0 +1,194 @@
+//! The shell's call wiring end to end, without a window: the embedded relay ("host on
+//! this computer"), a headless peer (a plain engine call, as `wzp call` runs), and the
+//! app's call manager joining the same room, then hanging up. Checks what the UI relies
+//! on: forwarded events (state, participant, verification), the pinned relay, and the
+//! history entry written to disk.
+#![allow(missing_docs)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wzp_desktop::call::{CALL_ENDED, CALL_EVENT, Calls, Emit, Request};
+use wzp_desktop::host::Host;
+use wzp_desktop::store::{self, History};
+use wzp_engine::{Call, CallConfig, CallTarget, MediaIo, RelayConfig};
+use wzp_transport::{RelayFingerprint, Trust};
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(String, serde_json::Value)>>);
+
+impl Emit for Recorder {
+    fn emit(&self, name: &str, payload: serde_json::Value) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push((name.to_string(), payload));
+        }
+    }
+}
+
+impl Recorder {
+    fn find(&self, f: impl Fn(&str, &serde_json::Value) -> bool) -> Option<serde_json::Value> {
+        self.0
+            .lock()
+            .ok()?
+            .iter()
+            .find(|(n, p)| f(n, p))
+            .map(|(_, p)| p.clone())
+    }
+}
+
+async fn wait_for(
+    rec: &Recorder,
+    what: &str,
+    f: impl Fn(&str, &serde_json::Value) -> bool,
+) -> serde_json::Value {
+    for _ in 0..300 {
+        if let Some(v) = rec.find(&f) {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn tmp_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "wzp-desktop-flow-{}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    ));
+    assert!(std::fs::create_dir_all(&d).is_ok());
+    d
+}
+
+fn silent() -> MediaIo {
+    MediaIo {
+        audio_in: Box::new(wzp_audio::ToneSource::new(440.0, 0.3)),
+        audio_out: Box::new(wzp_audio::MemorySink::default()),
+        video_in: None,
+        video_out: Box::new(wzp_engine::NullVideoSink),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
+    let dir = tmp_dir();
+    let host = Host::start("127.0.0.1:0", &dir.join("host-relay.key")).await;
+    let Ok(host) = host else {
+        panic!("embedded relay did not start: {:?}", host.err());
+    };
+    let info = host.info().clone();
+    assert!(info.local_address.starts_with("127.0.0.1:"));
+
+    // The headless peer, pinned to the embedded relay.
+    let Ok(fp) = RelayFingerprint::parse(&info.fingerprint) else {
+        panic!("bad relay fingerprint {}", info.fingerprint);
+    };
+    let Ok(addr) = info.local_address.parse() else {
+        panic!("bad address");
+    };
+    let rc = RelayConfig {
+        addr,
+        server_name: "localhost".into(),
+        trust: Trust::Pinned(fp),
+        token: None,
+    };
+    let peer_id = wzp_crypto::Identity::generate(&mut rand_core::OsRng);
+    let peer_fp = peer_id.fingerprint().to_hex();
+    let mut cfg = CallConfig::new(rc, peer_id);
+    cfg.alias = Some("peer".into());
+    let Ok((peer, _peer_events)) = Call::start(cfg, CallTarget::Room("lobby".into()), silent())
+    else {
+        panic!("peer call did not start");
+    };
+
+    // The app side: trust on first use (no fingerprint given), so it pins the relay.
+    let rec = Arc::new(Recorder::default());
+    let history_path = dir.join("history.json");
+    let pins_path = dir.join("relays.json");
+    let calls = Calls::new(
+        rec.clone(),
+        Box::new(silent),
+        History::default(),
+        history_path.clone(),
+        pins_path.clone(),
+    );
+    let me = wzp_crypto::Identity::generate(&mut rand_core::OsRng);
+    let started = calls.start(
+        me,
+        Request {
+            relay: info.local_address.clone(),
+            relay_fingerprint: None,
+            target: CallTarget::Room("lobby".into()),
+            alias: Some("app".into()),
+        },
+    );
+    let Ok(started) = started else {
+        panic!("app call did not start: {:?}", started.err());
+    };
+    assert!(matches!(calls.current(), Ok(Some(n)) if n == started.call_no));
+    // A second call is refused while one runs.
+    let again = calls.start(
+        wzp_crypto::Identity::generate(&mut rand_core::OsRng),
+        Request {
+            relay: info.local_address.clone(),
+            relay_fingerprint: None,
+            target: CallTarget::Room("other".into()),
+            alias: None,
+        },
+    );
+    assert!(matches!(again, Err(wzp_desktop::AppError::AlreadyInCall)));
+
+    let is_event = |kind: &'static str| {
+        move |n: &str, p: &serde_json::Value| n == CALL_EVENT && p["event"]["event"] == kind
+    };
+    wait_for(&rec, "active", |n, p| {
+        n == CALL_EVENT && p["event"]["event"] == "state" && p["event"]["state"] == "active"
+    })
+    .await;
+    let joined = wait_for(&rec, "the peer joined", is_event("participant_joined")).await;
+    assert_eq!(joined["event"]["fingerprint"], peer_fp.as_str());
+    assert_eq!(joined["event"]["alias"], "peer");
+    let v = wait_for(&rec, "verification", is_event("verification")).await;
+    assert_eq!(v["event"]["short_code"].as_str().map(str::len), Some(6));
+    wait_for(&rec, "stats", is_event("stats")).await;
+    assert!(calls.stats().await.is_ok());
+    assert!(calls.with_call(|c| c.mute(true)).is_ok());
+
+    // The relay was trusted on first use: now it is pinned.
+    let pinned = wzp_transport::PinStore::load(&pins_path)
+        .and_then(|s| s.get(&info.local_address))
+        .ok()
+        .flatten()
+        .map(|f| f.to_string());
+    assert_eq!(pinned.as_deref(), Some(info.fingerprint.as_str()));
+
+    assert!(calls.with_call(Call::hang_up).is_ok());
+    let ended = wait_for(&rec, "call-ended", |n, _| n == CALL_ENDED).await;
+    assert_eq!(ended["reason"]["reason"], "local_hangup");
+    assert!(matches!(calls.current(), Ok(None)));
+    assert!(matches!(
+        calls.with_call(|c| c.mute(false)),
+        Err(wzp_desktop::AppError::NotInCall)
+    ));
+
+    let (saved, bad) = match store::load_or_default::<History>(&history_path) {
+        Ok(x) => x,
+        Err(e) => panic!("history not readable: {e}"),
+    };
+    assert!(bad.is_none());
+    assert_eq!(saved.entries.len(), 1);
+    let e = &saved.entries[0];
+    assert_eq!(e.target, "lobby");
+    assert_eq!(e.end_reason, "local_hangup");
+    assert!(
+        e.participants
+            .iter()
+            .any(|p| p.fingerprint.replace(':', "") == peer_fp),
+        "history lists the peer: {e:?}"
+    );
+
+    let _ = peer.hang_up();
+    let _ = peer.wait().await;
+    host.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

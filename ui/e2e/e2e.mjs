@@ -1,0 +1,243 @@
+// End-to-end test of the desktop app through tauri-driver + WebKitWebDriver (plain W3C
+// WebDriver over fetch, Node 20). Started by ui/e2e/run.sh, which provides Xvfb, a
+// private session bus with an unlocked gnome-keyring, and isolated HOME/data folders.
+//
+// Flow: first run creates an identity (24 words, confirm step) stored in the secret
+// store -> host a relay on this computer -> a headless `wzp call` peer joins a room on
+// it -> the app joins, the peer appears, codes show, M mutes (the peer sees it) ->
+// hang up writes a history entry -> a restarted app keeps identity and history.
+// Screenshots go to $E2E_OUT.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+
+const base = process.env.WD_URL || "http://127.0.0.1:4444";
+const app = process.env.APP;
+const wzp = process.env.WZP_CLI;
+const out = process.env.E2E_OUT || "e2e-out";
+const dataDir = process.env.WZP_DATA_DIR;
+const service = process.env.WZP_KEYRING_SERVICE;
+mkdirSync(out, { recursive: true });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function log(...a) {
+  console.log(`[e2e ${new Date().toISOString().slice(11, 19)}]`, ...a);
+}
+
+async function wd(method, path, body) {
+  const r = await fetch(base + path, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const j = await r.json();
+  if (!r.ok) throw new Error(`${method} ${path} -> ${r.status} ${JSON.stringify(j).slice(0, 300)}`);
+  return j.value;
+}
+
+let sid = null;
+const el = (v) => Object.values(v)[0];
+async function find(css) {
+  return el(await wd("POST", `/session/${sid}/element`, { using: "css selector", value: css }));
+}
+async function findAll(css) {
+  return (await wd("POST", `/session/${sid}/elements`, { using: "css selector", value: css })).map(el);
+}
+async function waitFor(css, what, timeoutMs = 20000, pred = async () => true) {
+  const end = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < end) {
+    try {
+      const e = await find(css);
+      if (await pred(e)) return e;
+    } catch (err) {
+      last = String(err.message).slice(0, 120);
+    }
+    await sleep(200);
+  }
+  await shot(`fail-${what.replace(/\W+/g, "-")}`);
+  throw new Error(`timed out waiting for ${what} (${css}) ${last}`);
+}
+const text = async (e) => wd("GET", `/session/${sid}/element/${e}/text`);
+// The call screen redraws often (speaking levels ten times a second), so element
+// references go stale: look the element up again and retry.
+async function retry(f, tries = 10) {
+  for (let i = 0; ; i++) {
+    try {
+      return await f();
+    } catch (e) {
+      if (i >= tries || !/stale element|no such element/.test(String(e.message))) throw e;
+      await sleep(100);
+    }
+  }
+}
+const textOf = (css) => retry(async () => text(await find(css)));
+const clickCss = (css) => retry(async () => click(await find(css)));
+const attr = async (e, a) => wd("GET", `/session/${sid}/element/${e}/attribute/${a}`);
+const click = async (e) => wd("POST", `/session/${sid}/element/${e}/click`, {});
+async function type(e, t) {
+  await wd("POST", `/session/${sid}/element/${e}/clear`, {});
+  await wd("POST", `/session/${sid}/element/${e}/value`, { text: t });
+}
+async function shot(name) {
+  try {
+    const png = await wd("GET", `/session/${sid}/screenshot`);
+    const p = join(out, `${name}.png`);
+    writeFileSync(p, Buffer.from(png, "base64"));
+    log("screenshot", p);
+  } catch (e) {
+    log("screenshot failed", String(e).slice(0, 200));
+  }
+}
+async function press(key) {
+  await wd("POST", `/session/${sid}/actions`, {
+    actions: [{ type: "key", id: "kb", actions: [{ type: "keyDown", value: key }, { type: "keyUp", value: key }] }],
+  });
+}
+async function newSession() {
+  const s = await wd("POST", "/session", {
+    capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: app } } },
+  });
+  sid = s.sessionId;
+  log("session", sid);
+}
+async function endSession() {
+  if (sid) await wd("DELETE", `/session/${sid}`).catch(() => undefined);
+  sid = null;
+  await sleep(1000);
+}
+
+let peer = null;
+let peerOut = "";
+let failed = false;
+try {
+  await newSession();
+
+  // First run: create an identity, confirm the backup.
+  await click(await waitFor("#create-identity", "first-run screen", 30000));
+  await waitFor("#backup-words li", "the 24 words");
+  const words = [];
+  for (const li of await findAll("#backup-words li")) words.push(await text(li));
+  if (words.length !== 24) throw new Error(`expected 24 words, got ${words.length}`);
+  await shot("01-backup-words");
+  await click(await find("#backup-written"));
+  await waitFor("[data-pos]", "the confirm form");
+  for (const input of await findAll("input[data-pos]")) {
+    const pos = Number(await attr(input, "data-pos"));
+    await type(input, words[pos - 1]);
+  }
+  await click(await find("#confirm-submit"));
+  const fpEl = await waitFor("#fingerprint", "home with the fingerprint");
+  const myFp = (await text(fpEl)).split(/\s/)[0];
+  log("identity", myFp);
+
+  // The seed is in the secret store (checked by shape only: never printed).
+  const secret = execFileSync("secret-tool", ["lookup", "service", service, "username", "identity"]).toString().trim();
+  if (!/^[0-9a-f]{64}$/.test(secret)) throw new Error("the secret store does not hold a 32-byte hex seed for the identity");
+  log("secret store holds the identity seed (64 hex digits)");
+  await shot("02-home");
+
+  // Host on this computer, and use it.
+  await click(await find("#host-start"));
+  const hostFpEl = await waitFor("#host-fingerprint", "the embedded relay's fingerprint");
+  const relayFp = (await text(hostFpEl)).trim();
+  await click(await find("#host-use"));
+  const relayAddr = await wd("GET", `/session/${sid}/element/${await find("#relay-input")}/property/value`);
+  log("hosting at", relayAddr, "fingerprint", relayFp);
+  await shot("03-hosting");
+
+  // The headless peer joins the room on the app's relay.
+  peer = spawn(wzp, [
+    "call", "--relay", relayAddr, "--relay-fingerprint", relayFp, "--room", "e2e-room", "--ephemeral",
+    "--name", "e2e-peer", "--audio-in", "tone", "--video-in", "pattern:320x192@15", "--json",
+  ], { stdio: ["ignore", "pipe", "pipe"] });
+  peer.stdout.on("data", (d) => (peerOut += d));
+  peer.stderr.on("data", (d) => (peerOut += d));
+  await sleep(1500);
+
+  await type(await find("#room-input"), "e2e-room");
+  await click(await find("#join-button"));
+  await waitFor("#call-state[data-state=active]", "the call to be active", 30000);
+  await waitFor("#participants li[data-fp]", "the peer in the participant list", 30000,
+    async (e) => (await text(e)).includes("e2e-peer"));
+  log("peer shown:", (await textOf("#participants li[data-fp]")).replace(/\s+/g, " "));
+  await waitFor("#verification .code", "the verification code", 20000);
+  await sleep(2500);
+  await shot("04-in-call");
+
+  // Native video: the peer's test pattern, drawn by wgpu into the child window over the
+  // tile. The WebDriver screenshot shows only the page, so the X window is captured.
+  await waitFor(".video-tile", "a video tile", 30000);
+  await sleep(3000);
+  const [x, y, w, h] = await wd("POST", `/session/${sid}/execute/sync`, {
+    script: "const r = document.querySelector('.video-tile').getBoundingClientRect(); return [r.left, r.top, r.width, r.height].map(Math.round);",
+    args: [],
+  });
+  const tree = execFileSync("xwininfo", ["-root", "-tree"]).toString();
+  const winLine = tree.split("\n").find((l) => /"WZP"/.test(l) && /\d+x\d+\+/.test(l));
+  if (!winLine) throw new Error("the app's X window was not found");
+  const xid = winLine.trim().split(/\s+/)[0];
+  const winPng = join(out, "09-window-with-video.png");
+  execFileSync("import", ["-window", xid, winPng]);
+  const convert = existsSync("/usr/bin/convert") ? "/usr/bin/convert" : "convert";
+  const im = (...args) => execFileSync(convert, [winPng, ...args]).toString().trim();
+  const inset = 6;
+  const crop = `${w - 2 * inset}x${h - 2 * inset}+${x + inset}+${y + inset}`;
+  const colours = Number(im("-crop", crop, "+repage", "-format", "%k", "info:"));
+  // Pixels of the page's placeholder colour (#203060) inside the tile: the page shows
+  // through only where the native child does not draw.
+  const placeholder = Number(im("-crop", crop, "+repage", "-fill", "black", "+opaque", "#203060", "-fill", "white", "-opaque", "#203060", "-format", "%[fx:mean]", "info:"));
+  const pageBg = im("-format", `%[pixel:p{${Math.max(2, x - 40)},${y + Math.round(h / 2)}}]`, "info:");
+  log(`video tile ${w}x${h}+${x}+${y}: ${colours} colours, placeholder fraction ${placeholder.toFixed(3)}, page beside it ${pageBg}`);
+  if (!(colours > 200)) throw new Error(`the video tile does not show the test pattern (${colours} colours)`);
+  if (!(placeholder < 0.05)) throw new Error(`the video tile is mostly the page placeholder (${placeholder})`);
+
+  // M mutes (keyboard shortcut); the peer's stats then show us muted.
+  try {
+    await press("m");
+  } catch (e) {
+    log("key actions not supported, clicking mute instead:", String(e).slice(0, 100));
+    await clickCss("#mute-button");
+  }
+  await waitFor("#mute-button[aria-pressed=true]", "mute to be on", 5000);
+  const end = Date.now() + 15000;
+  while (!/"muted":true/.test(peerOut) && Date.now() < end) await sleep(300);
+  if (!/"muted":true/.test(peerOut)) throw new Error("the peer never saw us muted");
+  log("the peer sees the app muted");
+
+  await clickCss("#stats-toggle");
+  await waitFor("#stats", "the stats panel", 5000);
+  await shot("05-stats");
+
+  await clickCss("#hangup-button");
+  await waitFor("#call-state[data-state=ended]", "the call to end", 15000);
+  await shot("06-ended");
+  await clickCss("#back-home");
+  await waitFor("#recent-list li[data-target=e2e-room]", "the history entry", 10000);
+  await shot("07-history");
+  const hist = JSON.parse(readFileSync(join(dataDir, "history.json"), "utf8"));
+  if (hist.entries?.[0]?.target !== "e2e-room" || hist.entries[0].end_reason !== "local_hangup")
+    throw new Error(`history.json: unexpected first entry ${JSON.stringify(hist.entries?.[0])}`);
+  if (!hist.entries[0].participants.some((p) => p.alias === "e2e-peer"))
+    throw new Error("history.json does not list the peer");
+  log("history.json has the call with the peer");
+
+  // Restart: identity and history survive.
+  await endSession();
+  await newSession();
+  const fp2 = (await text(await waitFor("#fingerprint", "home after restart", 30000))).split(/\s/)[0];
+  if (fp2 !== myFp) throw new Error(`identity changed across restart: ${myFp} -> ${fp2}`);
+  await waitFor("#recent-list li[data-target=e2e-room]", "history after restart", 5000);
+  await shot("08-after-restart");
+  log("restart keeps identity and history");
+  console.log("E2E PASS");
+} catch (e) {
+  failed = true;
+  console.error("E2E FAIL:", e.message);
+  if (peerOut) writeFileSync(join(out, "peer.log"), peerOut);
+} finally {
+  if (peer) peer.kill("SIGTERM");
+  await endSession();
+  if (peerOut && !existsSync(join(out, "peer.log"))) writeFileSync(join(out, "peer.log"), peerOut);
+}
+process.exit(failed ? 1 : 0);
