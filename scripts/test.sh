@@ -10,9 +10,15 @@ scripts/setup.sh
 harness_init
 trap harness_stop EXIT
 harness_start_pulse
+echo "== desktop UI: npm ci, vitest, vite build"
+(cd ui && npm ci --no-audit --no-fund && npm test && npm run build)
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== desktop app: debug build"
+cargo build --locked -p wzp-desktop
+echo "== desktop app: end-to-end (Xvfb, tauri-driver + WebKitWebDriver, dbus + gnome-keyring)"
+ui/e2e/run.sh
