@@ -96,6 +96,9 @@ pub enum Command {
     SetVideoInput(Option<Box<dyn FrameSource + Send>>),
     /// Outgoing video preference.
     SetVideoQuality(VideoQuality),
+    /// Show captured frames locally (self-view; they arrive with participant id
+    /// [`LOCAL`](crate::LOCAL)), or stop with `None`.
+    SetSelfView(Option<Box<dyn crate::io::VideoSink>>),
     /// A stats snapshot now.
     Stats(oneshot::Sender<CallStats>),
     /// End the call.
@@ -318,6 +321,7 @@ struct Peer {
     muted: bool,
     codec: Option<CodecId>,
     frames: u64,
+    frames_not_shown: u64,
     resolution: Option<(u32, u32)>,
     last_lost: u64,
     last_received: u64,
@@ -582,6 +586,11 @@ impl Runner {
                     e.send(EncCtl::Source(src));
                 }
             }
+            Command::SetSelfView(v) => {
+                if let Some(e) = &self.video_enc {
+                    e.send(EncCtl::SelfView(v));
+                }
+            }
             Command::SetVideoQuality(q) => {
                 self.video_bitrate = q.bitrate(self.cfg.video.bitrate_bps);
                 self.apply_video_target(self.ladder.target());
@@ -805,6 +814,10 @@ impl Runner {
         stats_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         stats_tick.reset();
         self.stats.relay = leg.conn.remote_address().to_string();
+        // Until the first stats interval, pace by QUIC's initial window over the
+        // handshake RTT (otherwise the pacer would start at its floor and hold the
+        // first keyframe back for seconds).
+        self.stats.bandwidth_estimate_bps = leg.conn.path_stats().cwnd_bps;
         self.note_path_mtu(&leg);
         let conn = leg.conn.clone();
         loop {
@@ -872,6 +885,11 @@ impl Runner {
                 short_code,
             } = ev
             {
+                // The peer has our media key from now on: a keyframe lets it start
+                // showing our video at once instead of waiting to ask for one.
+                if let Some(e) = &self.video_enc {
+                    e.send(EncCtl::Keyframe);
+                }
                 let safety = leg
                     .session
                     .safety_number(peer)
@@ -973,6 +991,7 @@ impl Runner {
                             muted: false,
                             codec: None,
                             frames: 0,
+                            frames_not_shown: 0,
                             resolution: None,
                             last_lost: 0,
                             last_received: 0,
@@ -1119,10 +1138,14 @@ impl Runner {
                 from,
                 width,
                 height,
+                shown,
             } => {
                 if let Some(p) = leg.peers.get_mut(&from) {
                     p.frames += 1;
                     p.resolution = Some((width, height));
+                    if !shown {
+                        p.frames_not_shown += 1;
+                    }
                 }
             }
             DecOut::Failed(from) => {
@@ -1372,6 +1395,7 @@ impl Runner {
                 recovered: js.recovered,
                 video_nacks: p.video.nacked(),
                 keyframe_requests: p.video.keyframe_requests(),
+                frames_not_shown: p.frames_not_shown,
                 muted: p.muted,
                 quality: NetworkQuality::classify(loss, jitter_ms, heard),
             });

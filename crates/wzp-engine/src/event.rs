@@ -72,6 +72,9 @@ pub struct ParticipantStats {
     pub video_nacks: u64,
     /// Keyframe requests sent for its video.
     pub keyframe_requests: u64,
+    /// Pictures decoded but not handed to the video sink because it fell behind
+    /// (only the newest waiting picture is shown) since it joined.
+    pub frames_not_shown: u64,
     /// Whether it is muted (from its heartbeats).
     pub muted: bool,
     /// Quality class for the UI.

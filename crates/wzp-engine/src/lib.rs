@@ -40,4 +40,4 @@ pub use error::{EngineError, Result};
 pub use event::{CallStats, Event, NetworkQuality, ParticipantInfo, ParticipantStats};
 pub use io::{MediaIo, NullVideoSink, VideoSink, Y4mSink};
 pub use state::{CallState, EndReason};
-pub use video::VIDEO_STREAM;
+pub use video::{LOCAL, VIDEO_STREAM};

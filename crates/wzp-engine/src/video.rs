@@ -23,6 +23,10 @@ use wzp_video::{
 
 use crate::io::VideoSink;
 
+/// The participant id a self-view sink sees for local frames (the relay never
+/// assigns 0).
+pub const LOCAL: ParticipantId = ParticipantId(0);
+
 /// The stream id outgoing video uses.
 pub const VIDEO_STREAM: StreamId = StreamId(1);
 
@@ -39,6 +43,8 @@ pub(crate) enum EncCtl {
     Source(Option<Box<dyn FrameSource + Send>>),
     /// Camera on/off without losing the source.
     Enabled(bool),
+    /// Where captured frames are shown locally (self-view), or `None`.
+    SelfView(Option<Box<dyn VideoSink>>),
 }
 
 /// An encoded frame's packets, with when its source frame was taken.
@@ -125,6 +131,7 @@ fn encode_loop(
         max_payload,
     } = shared;
     let mut max_fps = 60u32;
+    let mut self_view: Option<Box<dyn VideoSink>> = None;
     let mut ladder_off = false;
     let mut enabled = true;
     let mut encoder: Option<H264Encoder> = None;
@@ -148,6 +155,10 @@ fn encode_loop(
                 if let Some(e) = encoder.as_mut() {
                     e.request_keyframe();
                 }
+                continue;
+            }
+            Ok(EncCtl::SelfView(v)) => {
+                self_view = v;
                 continue;
             }
             Ok(EncCtl::Off) => {
@@ -219,6 +230,11 @@ fn encode_loop(
                 continue;
             }
         };
+        if let Some(v) = self_view.as_mut()
+            && let Err(e) = v.frame(LOCAL, &frame)
+        {
+            tracing::debug!(error = %e, "self-view sink failed");
+        }
         if congested.load(Ordering::Relaxed) {
             // The frame is skipped before encoding, so the next one still
             // references the last frame sent and no keyframe is needed.
@@ -288,14 +304,54 @@ pub(crate) enum DecIn {
 
 /// What the decoder thread reports back.
 pub(crate) enum DecOut {
-    /// A picture was shown.
+    /// A picture was decoded, and handed to the sink if `shown` (older pictures
+    /// are skipped when the sink falls behind).
     Decoded {
         from: ParticipantId,
         width: u32,
         height: u32,
+        shown: bool,
     },
     /// The decoder rejected a unit: the receiver must ask for a keyframe.
     Failed(ParticipantId),
+}
+
+fn decode_one(
+    decoders: &mut HashMap<ParticipantId, H264Decoder>,
+    sink: &mut dyn VideoSink,
+    feedback: &mpsc::UnboundedSender<DecOut>,
+    from: ParticipantId,
+    au: &AccessUnit,
+    show: bool,
+) {
+    let dec = match decoders.entry(from) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => match H264Decoder::new() {
+            Ok(d) => v.insert(d),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create a video decoder");
+                return;
+            }
+        },
+    };
+    match dec.decode(&au.data) {
+        Ok(Some(frame)) => {
+            if show && let Err(e) = sink.frame(from, &frame) {
+                tracing::warn!(error = %e, "video sink failed");
+            }
+            let _ = feedback.send(DecOut::Decoded {
+                from,
+                width: frame.width(),
+                height: frame.height(),
+                shown: show,
+            });
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::debug!(error = %e, %from, "video decode failed");
+            let _ = feedback.send(DecOut::Failed(from));
+        }
+    }
 }
 
 /// Handle to the decoder thread; dropping the sender stops it, and joining it
@@ -327,38 +383,28 @@ fn decode_loop(
     feedback: mpsc::UnboundedSender<DecOut>,
 ) {
     let mut decoders: HashMap<ParticipantId, H264Decoder> = HashMap::new();
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            DecIn::Forget(p) => {
-                decoders.remove(&p);
+    let mut batch: Vec<DecIn> = Vec::new();
+    while let Ok(first) = rx.recv() {
+        // Take everything already waiting. Every unit must be decoded (each is a
+        // reference for the next), but when the sink is slower than the video (a
+        // software renderer, a busy machine) only the newest picture per sender is
+        // shown, so the delay to the screen stays bounded instead of growing.
+        batch.push(first);
+        batch.extend(rx.try_iter());
+        let mut last_unit: HashMap<ParticipantId, usize> = HashMap::new();
+        for (i, m) in batch.iter().enumerate() {
+            if let DecIn::Unit(from, _) = m {
+                last_unit.insert(*from, i);
             }
-            DecIn::Unit(from, au) => {
-                let dec = match decoders.entry(from) {
-                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(v) => match H264Decoder::new() {
-                        Ok(d) => v.insert(d),
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot create a video decoder");
-                            continue;
-                        }
-                    },
-                };
-                match dec.decode(&au.data) {
-                    Ok(Some(frame)) => {
-                        if let Err(e) = sink.frame(from, &frame) {
-                            tracing::warn!(error = %e, "video sink failed");
-                        }
-                        let _ = feedback.send(DecOut::Decoded {
-                            from,
-                            width: frame.width(),
-                            height: frame.height(),
-                        });
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::debug!(error = %e, %from, "video decode failed");
-                        let _ = feedback.send(DecOut::Failed(from));
-                    }
+        }
+        for (i, msg) in batch.drain(..).enumerate() {
+            match msg {
+                DecIn::Forget(p) => {
+                    decoders.remove(&p);
+                }
+                DecIn::Unit(from, au) => {
+                    let show = last_unit.get(&from) == Some(&i);
+                    decode_one(&mut decoders, &mut *sink, &feedback, from, &au, show);
                 }
             }
         }
