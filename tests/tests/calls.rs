@@ -498,3 +498,53 @@ async fn room_call_reconnects_after_the_relay_restarts() {
     da.await.expect("events");
     db.await.expect("events");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_call_is_missed_and_a_live_source_switch_reaches_the_peer() {
+    let relay = TestRelay::start("missed").await;
+    let callee_cfg = relay.config();
+    let callee_fp = callee_cfg.identity.fingerprint();
+    let mut listener = Listener::connect(callee_cfg).await.expect("listener");
+    let mut caller = relay.config();
+    caller.ring_timeout = Duration::from_millis(1500);
+    let sink = SharedSink::default();
+    let (a, _ea) =
+        Call::start(caller, CallTarget::Direct(callee_fp), tone_io(440.0, &sink)).expect("a");
+    let _offer = listener.next_call().await.expect("offer");
+    assert_eq!(
+        tokio::time::timeout(WAIT, a.wait()).await.expect("ends"),
+        EndReason::Missed
+    );
+
+    // Live source switch: B changes its microphone from 660 Hz to 880 Hz mid-call.
+    let (sa, sb) = (SharedSink::default(), SharedSink::default());
+    let (a, mut ea) = Call::start(
+        relay.config(),
+        CallTarget::Room("sw".into()),
+        tone_io(440.0, &sa),
+    )
+    .expect("a");
+    let (b, mut eb) = Call::start(
+        relay.config(),
+        CallTarget::Room("sw".into()),
+        tone_io(660.0, &sb),
+    )
+    .expect("b");
+    keyed(&mut ea).await;
+    keyed(&mut eb).await;
+    let (da, db) = (drain(ea), drain(eb));
+    record_for(&sa, 1.0).await;
+    assert_tones("a before the switch", &sa, &[660.0], &[880.0]);
+    b.command(wzp_engine::Command::SetAudioInput(Box::new(
+        ToneSource::new(880.0, 0.3),
+    )))
+    .expect("switch");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    record_for(&sa, 1.0).await;
+    assert_tones("a after the switch", &sa, &[880.0], &[660.0]);
+    a.hang_up().expect("hang up");
+    b.hang_up().expect("hang up");
+    a.wait().await;
+    b.wait().await;
+    let _ = (da.await, db.await);
+}

@@ -209,3 +209,64 @@ async fn an_address_change_keeps_the_call_without_reconnecting() {
     assert!(heard > HEARD, "440 Hz after the address change: {heard:e}");
     assert_eq!(reconnects(&ea) + reconnects(&eb), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_reconnects_when_media_stops_but_the_connection_lives() {
+    // An outage longer than the media timeout but shorter than QUIC's idle timeout: the
+    // connection is still up, nothing arrives, and the engine rejoins on its own.
+    let relay = TestRelay::start("watchdog").await;
+    let proxy = Proxy::start(
+        "127.0.0.1:0".parse().unwrap(),
+        relay.addr,
+        Impairment::none(),
+        Impairment::none(),
+        9,
+    )
+    .await
+    .expect("proxy");
+    let mut cfg_a = relay.config_via(proxy.local_addr());
+    cfg_a.media_timeout = Duration::from_secs(2);
+    let sa = SharedSink::default();
+    let io = |hz: f32, sink: &SharedSink| MediaIo {
+        audio_in: Box::new(ToneSource::new(hz, 0.3)),
+        audio_out: Box::new(sink.clone()),
+        video_in: None,
+        video_out: Box::new(NullVideoSink),
+    };
+    let room = CallTarget::Room("watchdog".into());
+    let (a, mut ea) = Call::start(cfg_a, room.clone(), io(440.0, &sa)).expect("a");
+    let (b, mut eb) =
+        Call::start(relay.config(), room, io(660.0, &SharedSink::default())).expect("b");
+    for e in [&mut ea, &mut eb] {
+        wait_event(e, WAIT, "keys", |e| matches!(e, Event::Verification { .. })).await;
+    }
+    // Only A's downlink goes dark: A keeps sending (so the relay keeps it), hears nothing.
+    proxy
+        .set_downlink(Impairment {
+            loss: 1.0,
+            ..Impairment::none()
+        })
+        .unwrap();
+    wait_event(&mut ea, WAIT, "reconnecting", |e| {
+        matches!(e, Event::State(CallState::Reconnecting { .. }))
+    })
+    .await;
+    proxy.set_downlink(Impairment::none()).unwrap();
+    wait_event(&mut ea, WAIT, "active again", |e| {
+        matches!(e, Event::State(CallState::Active))
+    })
+    .await;
+    wait_event(&mut ea, WAIT, "keys again", |e| {
+        matches!(e, Event::Verification { .. })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let heard = tone_power(&sa.tail(24_000), 660.0);
+    let (da, db) = (drain(ea), drain(eb));
+    a.hang_up().unwrap();
+    b.hang_up().unwrap();
+    a.wait().await;
+    b.wait().await;
+    let _ = (da.await, db.await);
+    assert!(heard > HEARD, "B heard again after the rejoin: {heard:e}");
+}
