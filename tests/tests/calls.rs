@@ -548,3 +548,64 @@ async fn an_unanswered_call_is_missed_and_a_live_source_switch_reaches_the_peer(
     b.wait().await;
     let _ = (da.await, db.await);
 }
+
+/// A camera that works for a few frames, then fails as an unplugged one does.
+struct FlakyCamera {
+    inner: SyntheticSource,
+    left: u32,
+}
+
+impl wzp_video::FrameSource for FlakyCamera {
+    fn next_frame(&mut self) -> wzp_video::Result<Option<wzp_video::I420Frame>> {
+        if self.left == 0 {
+            return Err(wzp_video::VideoError::Y4m("device disconnected".into()));
+        }
+        self.left -= 1;
+        self.inner.next_frame()
+    }
+    fn dimensions(&self) -> (u32, u32) {
+        self.inner.dimensions()
+    }
+    fn frame_rate(&self) -> f64 {
+        self.inner.frame_rate()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_fails_mid_call_is_an_event_and_the_call_goes_on() {
+    let relay = TestRelay::start("camera").await;
+    let (sa, sb) = (SharedSink::default(), SharedSink::default());
+    let io_a = MediaIo {
+        audio_in: Box::new(ToneSource::new(440.0, 0.3)),
+        audio_out: Box::new(sa.clone()),
+        video_in: Some(Box::new(FlakyCamera {
+            inner: SyntheticSource::new(320, 192, 15).expect("pattern"),
+            left: 10,
+        })),
+        video_out: Box::new(NullVideoSink),
+    };
+    let (a, mut ea) = Call::start(relay.config(), CallTarget::Room("cam".into()), io_a).expect("a");
+    let (b, mut eb) = Call::start(
+        relay.config(),
+        CallTarget::Room("cam".into()),
+        tone_io(660.0, &sb),
+    )
+    .expect("b");
+    let stopped = wait_event(&mut ea, WAIT, "camera stopped", |e| {
+        matches!(e, Event::VideoSourceStopped { .. })
+    })
+    .await;
+    assert!(
+        matches!(&stopped, Event::VideoSourceStopped { message } if message.contains("disconnected")),
+        "{stopped:?}"
+    );
+    keyed(&mut eb).await;
+    let (da, db) = (drain(ea), drain(eb));
+    record_for(&sb, 1.0).await;
+    assert_tones("b after a's camera failed", &sb, &[440.0], &[660.0]);
+    a.hang_up().expect("hang up");
+    b.hang_up().expect("hang up");
+    assert_eq!(a.wait().await, EndReason::LocalHangup);
+    b.wait().await;
+    let _ = (da.await, db.await);
+}

@@ -515,6 +515,7 @@ fn print_event(e: &Event, json: bool) -> Result<(), CliError> {
         Event::Stats(s) => println!("{}", stats_line(s)),
         Event::Ringing { .. } => println!("ringing"),
         Event::Warning { message } => println!("warning: {message}"),
+        Event::VideoSourceStopped { message } => println!("video stopped: {message}"),
         Event::Speaking { .. } => {}
     }
     Ok(())

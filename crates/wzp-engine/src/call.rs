@@ -1159,8 +1159,15 @@ impl Runner {
     }
 
     fn send_video(&mut self, leg: &mut Leg, v: EncodedPackets) {
+        let packets = match v {
+            EncodedPackets::Frame(p) => p,
+            EncodedPackets::SourceStopped(why) => {
+                self.emit(Event::VideoSourceStopped { message: why });
+                return;
+            }
+        };
         let now = Instant::now();
-        for p in v.packets {
+        for p in packets {
             let mut sealed = Vec::with_capacity(p.payload.len() + 64);
             if let Err(e) = leg.session.seal(&p.header, &p.payload, &mut sealed) {
                 tracing::warn!(error = %e, "video seal failed");

@@ -164,6 +164,12 @@ pub enum Event {
         /// The call.
         call_id: CallId,
     },
+    /// Our video source stopped (file ended, camera unplugged or failing): the call
+    /// goes on without our video until a new source is set (`Command::SetVideoInput`).
+    VideoSourceStopped {
+        /// Why, in words.
+        message: String,
+    },
     /// Something went wrong that did not end the call (a device failed and was
     /// replaced by silence, a bad message was dropped).
     Warning {

@@ -47,9 +47,13 @@ pub(crate) enum EncCtl {
     SelfView(Option<Box<dyn VideoSink>>),
 }
 
-/// An encoded frame's packets, with when its source frame was taken.
-pub(crate) struct EncodedPackets {
-    pub packets: Vec<VideoPacket>,
+/// What the encoder thread sends the call task.
+pub(crate) enum EncodedPackets {
+    /// One encoded frame's packets.
+    Frame(Vec<VideoPacket>),
+    /// The source stopped (a file ended, a camera was unplugged, the encoder
+    /// failed): video is off until a new source is set. The text says why.
+    SourceStopped(String),
 }
 
 /// How the encoder thread starts, and what it shares with the call task.
@@ -221,11 +225,17 @@ fn encode_loop(
             Ok(Some(f)) => f,
             Ok(None) => {
                 tracing::info!("video source ended");
+                let _ = out.try_send(EncodedPackets::SourceStopped(
+                    "the video source ended".into(),
+                ));
                 source = None;
                 continue;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "video source failed; video stopped");
+                let _ = out.try_send(EncodedPackets::SourceStopped(format!(
+                    "the camera stopped working ({e})"
+                )));
                 source = None;
                 continue;
             }
@@ -258,6 +268,9 @@ fn encode_loop(
                 Ok(e) => encoder = Some(e),
                 Err(e) => {
                     tracing::warn!(error = %e, "video encoder failed; video stopped");
+                    let _ = out.try_send(EncodedPackets::SourceStopped(format!(
+                        "the video encoder failed ({e})"
+                    )));
                     source = None;
                     continue;
                 }
@@ -283,7 +296,7 @@ fn encode_loop(
             tracing::warn!(error = %e, "video packetize failed");
             continue;
         }
-        match out.try_send(EncodedPackets { packets }) {
+        match out.try_send(EncodedPackets::Frame(packets)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::debug!("network task behind; video frame dropped");
