@@ -29,6 +29,9 @@
 //! # Ok::<(), wzp_render::RenderError>(())
 //! ```
 //!
+//! A participant without video gets a placeholder tile: [`placeholder_frame`] makes
+//! a disc in their colour with their [`initials`], uploaded like any frame.
+//!
 //! The layout ([`grid`], [`self_view`], [`fit`]) is plain functions over sizes and
 //! rectangles, tested without a GPU. Tiles can also be placed at explicit pixel
 //! rectangles ([`Placement::at`]), which is what the app does when the web UI decides
@@ -41,6 +44,7 @@ mod error;
 mod frame;
 mod image;
 mod layout;
+mod placeholder;
 mod renderer;
 mod surface;
 
@@ -52,6 +56,7 @@ pub use layout::{
     Corner, Fit, Fitted, GridOptions, GridShape, Placement, Rect, Rgb, Scene, SelfViewOptions,
     Size, TileId, UvRect, fit, grid, grid_cells, grid_shape, self_view,
 };
+pub use placeholder::{initials, placeholder_color, placeholder_frame};
 pub use renderer::{OFFSCREEN_FORMAT, Renderer, RendererOptions, padded_bytes_per_row};
 pub use surface::{PresentOutcome, SkipReason};
 /// The wgpu this crate is built against, so callers making surfaces use the same one.

@@ -399,3 +399,36 @@ fn renderer_can_move_to_a_render_thread() {
     fn assert_send<T: Send>() {}
     assert_send::<Renderer>();
 }
+
+#[test]
+fn a_placeholder_tile_shows_the_disc_colour_and_white_initials() {
+    let color = wzp_render::placeholder_color("aa:bb:cc");
+    let frame = wzp_render::placeholder_frame("AL", color, 160, 96).unwrap();
+    let mut r = renderer();
+    let id = TileId(900);
+    r.upload(id, &frame).unwrap();
+    let size = Size::new(160, 96);
+    let scene = Scene {
+        tiles: vec![Placement::at(id, Rect::full(size))],
+        ..Scene::new()
+    };
+    let img = r.render_offscreen(&scene, size).unwrap();
+    r.remove(id);
+    let px = |x: u32, y: u32| {
+        let p = img.pixel(x, y).unwrap();
+        [p[0], p[1], p[2]]
+    };
+    let near = |a: [u8; 3], b: [u8; 3], tol: u8| a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= tol);
+    // The disc, just inside its top edge (radius 0.36 x 96 = 34 px around the centre).
+    assert!(
+        near(px(80, 48 - 30), color, 6),
+        "{:?} vs {color:?}",
+        px(80, 48 - 30)
+    );
+    // Some white text pixels in the middle.
+    let white = (30..66)
+        .flat_map(|y| (50..110).map(move |x| (x, y)))
+        .filter(|&(x, y)| px(x, y).iter().all(|&c| c > 230))
+        .count();
+    assert!(white > 40, "white text pixels: {white}");
+}
