@@ -18,6 +18,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== cargo test: wzp-video with real cameras (nokhwa; no camera here is an empty list, not an error)"
+cargo test --locked -p wzp-video --features camera --lib camera
 echo "== desktop app: debug build"
 cargo build --locked -p wzp-desktop
 echo "== desktop app: end-to-end (Xvfb, tauri-driver + WebKitWebDriver, dbus + gnome-keyring)"

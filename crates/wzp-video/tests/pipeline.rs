@@ -31,6 +31,8 @@ struct Outcome {
     min_psnr: f64,
     p95_latency_ms: u64,
     max_freeze_ms: u64,
+    /// Freezes: gaps between shown frames longer than 1.5 frame periods, in ms.
+    freezes_ms: Vec<u64>,
     keyframe_requests: u64,
     nacked: u64,
     seconds: f64,
@@ -89,6 +91,7 @@ fn run(seed: u64, frames: u64, loss: f64) -> Outcome {
     let mut last_shown: Option<u64> = None;
     let mut latencies = Vec::new();
     let mut max_freeze = 0u64;
+    let mut freezes = Vec::new();
     let mut min_psnr = f64::INFINITY;
     let mut decoded = 0u64;
     let mut events = Vec::new();
@@ -160,6 +163,9 @@ fn run(seed: u64, frames: u64, loss: f64) -> Outcome {
                         latencies.push(now - u64::from(counter) * 1000 / FPS);
                         if let Some(prev) = last_shown {
                             max_freeze = max_freeze.max(now - prev);
+                            if (now - prev) * 2 > 3 * 1000 / FPS {
+                                freezes.push(now - prev);
+                            }
                         }
                         last_shown = Some(now);
                     }
@@ -199,6 +205,10 @@ fn run(seed: u64, frames: u64, loss: f64) -> Outcome {
         min_psnr,
         p95_latency_ms: p95,
         max_freeze_ms: max_freeze,
+        freezes_ms: {
+            freezes.sort_unstable();
+            freezes
+        },
         keyframe_requests: rx.keyframe_requests(),
         nacked: rx.nacked(),
         seconds: frames as f64 / FPS as f64,
@@ -219,11 +229,18 @@ fn clean_link_delivers_every_frame() {
 fn five_percent_loss_50ms_rtt_recovers_without_corruption() {
     for seed in [7, 8] {
         let o = run(seed, 180, 0.05);
+        let p95_freeze = o
+            .freezes_ms
+            .get((o.freezes_ms.len() * 95).div_ceil(100).saturating_sub(1))
+            .copied()
+            .unwrap_or(0);
         let msg = format!(
-            "seed {seed}: decoded {}/{} p95 latency {} ms max freeze {} ms, {} keyframe requests, {} NACKed, min PSNR {:.1}",
+            "seed {seed}: decoded {}/{} p95 latency {} ms, {} freezes, p95 freeze {} ms, max freeze {} ms, {} keyframe requests, {} NACKed, min PSNR {:.1}",
             o.decoded,
             o.frames_sent,
             o.p95_latency_ms,
+            o.freezes_ms.len(),
+            p95_freeze,
             o.max_freeze_ms,
             o.keyframe_requests,
             o.nacked,
@@ -232,7 +249,9 @@ fn five_percent_loss_50ms_rtt_recovers_without_corruption() {
         eprintln!("{msg}");
         assert!(o.nacked > 0, "{msg}");
         assert!(o.decoded * 100 >= o.frames_sent * 90, "{msg}");
-        // Goal: freeze after a loss <= 150 ms p95 (latency includes 25 ms one way).
+        // Goals: freeze after a loss <= 150 ms p95; capture-to-decode latency p95
+        // (25 ms of it is the one-way delay) bounded the same way.
+        assert!(p95_freeze <= 150, "{msg}");
         assert!(o.p95_latency_ms <= 150, "{msg}");
         assert!(o.keyframe_requests as f64 <= o.seconds, "{msg}");
     }
