@@ -2,6 +2,7 @@
 
 use wzp_video::I420Frame;
 
+use crate::color::ColorSpace;
 use crate::error::{RenderError, Result};
 
 /// Largest frame side the renderer accepts. It matches `wzp_video::MAX_DIMENSION`, and
@@ -30,6 +31,7 @@ pub struct I420Planes<'a> {
     y: Plane<'a>,
     u: Plane<'a>,
     v: Plane<'a>,
+    color: ColorSpace,
 }
 
 impl<'a> I420Planes<'a> {
@@ -51,7 +53,21 @@ impl<'a> I420Planes<'a> {
             y,
             u,
             v,
+            color: ColorSpace::default(),
         })
+    }
+
+    /// The same planes, read as `color` (the default is BT.601 limited range).
+    #[must_use]
+    pub fn with_color(mut self, color: ColorSpace) -> Self {
+        self.color = color;
+        self
+    }
+
+    /// How the values map to RGB.
+    #[must_use]
+    pub fn color(&self) -> ColorSpace {
+        self.color
     }
 
     /// Tightly packed planes (stride = plane width), as most test code and
@@ -126,6 +142,7 @@ impl<'a> From<&'a I420Frame> for I420Planes<'a> {
                 data: frame.v(),
                 stride: cw,
             },
+            color: ColorSpace::default(),
         }
     }
 }

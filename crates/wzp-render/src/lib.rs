@@ -48,7 +48,7 @@ mod placeholder;
 mod renderer;
 mod surface;
 
-pub use color::bt601_limited_to_rgb;
+pub use color::{ColorSpace, bt601_limited_to_rgb};
 pub use error::{RenderError, Result};
 pub use frame::{I420Planes, MAX_FRAME_DIMENSION, Plane, check_frame_dimensions};
 pub use image::RgbaImage;

@@ -14,8 +14,9 @@ use crate::surface::SurfaceState;
 /// back are exactly what the shader wrote.
 pub const OFFSCREEN_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 
-/// Bytes of one tile's uniforms (destination and source rectangles, two `vec4<f32>`).
-const TILE_UNIFORM_BYTES: u64 = 32;
+/// Bytes of one tile's uniforms (destination and source rectangles, and the colour
+/// conversion's range and matrix: four `vec4<f32>`).
+const TILE_UNIFORM_BYTES: u64 = 64;
 
 /// How the renderer picks its adapter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +60,7 @@ impl RendererOptions {
 /// size stays the same, so a steady stream only writes texels.
 struct FrameTextures {
     size: Size,
+    color: crate::color::ColorSpace,
     y: wgpu::Texture,
     u: wgpu::Texture,
     v: wgpu::Texture,
@@ -194,7 +196,8 @@ impl Renderer {
             label: Some("wzp-render tile"),
             entries: &[wgpu::BindGroupLayoutEntry {
                 binding: 0,
-                visibility: wgpu::ShaderStages::VERTEX,
+                // The vertex stage places the tile; the fragment stage reads its colour space.
+                visibility: wgpu::ShaderStages::VERTEX_FRAGMENT,
                 ty: wgpu::BindingType::Buffer {
                     ty: wgpu::BufferBindingType::Uniform,
                     has_dynamic_offset: true,
@@ -300,7 +303,8 @@ impl Renderer {
             let textures = self.create_frame_textures(size);
             self.frames.insert(id, textures);
         }
-        if let Some(t) = self.frames.get(&id) {
+        if let Some(t) = self.frames.get_mut(&id) {
+            t.color = frame.color();
             let (cw, ch) = (size.width / 2, size.height / 2);
             write_plane(&self.queue, &t.y, frame.y(), size.width, size.height);
             write_plane(&self.queue, &t.u, frame.u(), cw, ch);
@@ -455,6 +459,7 @@ impl Renderer {
         });
         FrameTextures {
             size,
+            color: crate::color::ColorSpace::default(),
             y,
             u,
             v,
@@ -622,6 +627,7 @@ impl Renderer {
                 width,
                 height,
             } = fitted.dst;
+            let c = frame.color.shader_params();
             let values = [
                 x / tw * 2.0 - 1.0,
                 1.0 - y / th * 2.0,
@@ -631,6 +637,14 @@ impl Renderer {
                 fitted.src.v0,
                 fitted.src.u1,
                 fitted.src.v1,
+                c[0],
+                c[1],
+                c[2],
+                c[3],
+                c[4],
+                c[5],
+                c[6],
+                c[7],
             ];
             let slot = self.draws.len() as u64 * self.uniforms.stride;
             self.scratch.resize(slot as usize, 0);

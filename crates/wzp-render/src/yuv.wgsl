@@ -1,12 +1,16 @@
 // I420 -> RGB for one tile. Three R8Unorm textures (Y full size, U and V at half
 // size) are sampled with one bilinear sampler; the chroma planes are upsampled by
-// the sampler. See color.rs for the matrix (BT.601, limited range).
+// the sampler. The range and matrix come per tile (color.rs, ColorSpace).
 
 struct Tile {
     // Destination corners in clip space: x0, y0 (top left), x1, y1 (bottom right).
     dst: vec4<f32>,
     // Source region in texture coordinates: u0, v0, u1, v1 (u0 > u1 when mirrored).
     src: vec4<f32>,
+    // Range: y offset, y scale, chroma scale, unused.
+    range: vec4<f32>,
+    // Matrix: R from Cr, G from Cb, G from Cr, B from Cb.
+    matrix: vec4<f32>,
 };
 
 @group(0) @binding(0) var<uniform> tile: Tile;
@@ -34,22 +38,17 @@ fn vs_main(@builtin(vertex_index) index: u32) -> VsOut {
     return out;
 }
 
-// Limited ("studio") range: Y in 16..235, Cb/Cr in 16..240 around 128.
-const Y_OFFSET: f32 = 0.0627451;   // 16 / 255
 const C_OFFSET: f32 = 0.5019608;   // 128 / 255
-const Y_SCALE: f32 = 1.1643836;    // 255 / 219
-const C_SCALE: f32 = 1.1383929;    // 255 / 224
 
 @fragment
 fn fs_main(in: VsOut) -> @location(0) vec4<f32> {
-    let y = (textureSample(tex_y, samp, in.uv).r - Y_OFFSET) * Y_SCALE;
-    let cb = (textureSample(tex_u, samp, in.uv).r - C_OFFSET) * C_SCALE;
-    let cr = (textureSample(tex_v, samp, in.uv).r - C_OFFSET) * C_SCALE;
-    // BT.601: Kr = 0.299, Kb = 0.114.
+    let y = (textureSample(tex_y, samp, in.uv).r - tile.range.x) * tile.range.y;
+    let cb = (textureSample(tex_u, samp, in.uv).r - C_OFFSET) * tile.range.z;
+    let cr = (textureSample(tex_v, samp, in.uv).r - C_OFFSET) * tile.range.z;
     let rgb = vec3<f32>(
-        y + 1.402 * cr,
-        y - 0.3441363 * cb - 0.7141363 * cr,
-        y + 1.772 * cb,
+        y + tile.matrix.x * cr,
+        y + tile.matrix.y * cb + tile.matrix.z * cr,
+        y + tile.matrix.w * cb,
     );
     return vec4<f32>(clamp(rgb, vec3<f32>(0.0), vec3<f32>(1.0)), 1.0);
 }

@@ -432,3 +432,40 @@ fn a_placeholder_tile_shows_the_disc_colour_and_white_initials() {
         .count();
     assert!(white > 40, "white text pixels: {white}");
 }
+
+#[test]
+fn bt709_and_full_range_frames_convert_with_their_own_matrix() {
+    // BT.709 limited-range red, and a full-range mid grey-blue, each compared with the
+    // CPU reference for its colour space (and not the BT.601 one).
+    let cases = [
+        (wzp_render::ColorSpace::Bt709Limited, (63u8, 102u8, 240u8)),
+        (wzp_render::ColorSpace::Bt601Full, (100, 170, 110)),
+        (wzp_render::ColorSpace::Bt709Full, (180, 90, 200)),
+    ];
+    let mut r = renderer();
+    for (i, (cs, (y, u, v))) in cases.into_iter().enumerate() {
+        let frame = solid(64, 48, (y, u, v));
+        let planes = I420Planes::from(&frame).with_color(cs);
+        let id = TileId(800 + i as u64);
+        r.upload(id, planes).unwrap();
+        let size = Size::new(64, 48);
+        let scene = Scene {
+            tiles: vec![Placement::at(id, Rect::full(size))],
+            ..Scene::new()
+        };
+        let img = r.render_offscreen(&scene, size).unwrap();
+        r.remove(id);
+        let p = img.pixel(32, 24).unwrap();
+        let want = cs.to_rgb(y, u, v);
+        let got = [p[0], p[1], p[2]];
+        assert!(
+            got.iter()
+                .zip(want)
+                .all(|(a, b)| a.abs_diff(b) <= TOLERANCE),
+            "{cs:?}: got {got:?}, want {want:?}"
+        );
+        if cs != wzp_render::ColorSpace::Bt601Limited {
+            assert_ne!(want, rgb((y, u, v)), "{cs:?} differs from BT.601 limited");
+        }
+    }
+}
