@@ -57,6 +57,9 @@ pub struct CallInfo {
     pub direction: Direction,
     /// Relay address.
     pub relay: String,
+    /// Whether the call has a video source (the camera button works only then; the
+    /// app has no camera capture yet, only `WZP_APP_VIDEO_IN` test patterns).
+    pub video: bool,
 }
 
 /// What is sent as [`CALL_ENDED`].
@@ -140,7 +143,9 @@ impl Calls {
             CallTarget::Room(r) => (r.clone(), Direction::Room),
             CallTarget::Direct(fp) => (fp.to_string(), Direction::Placed),
         };
-        let (call, events) = Call::start(cfg, req.target.clone(), (self.media)())?;
+        let media = (self.media)();
+        let video = media.video_in.is_some();
+        let (call, events) = Call::start(cfg, req.target.clone(), media)?;
         let call_no = {
             let mut n = lock(&self.next_no)?;
             *n += 1;
@@ -155,6 +160,7 @@ impl Calls {
             target: target.clone(),
             direction,
             relay: req.relay.clone(),
+            video,
         };
         tracing::info!(call_no, relay = %req.relay, ?direction, "call started");
         let forward = Forwarder {

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod error;
 pub mod host;
 pub mod identity;
+pub mod logfile;
 pub mod media;
 pub mod store;
 pub mod video;
@@ -129,18 +130,39 @@ fn data_dir(app: &tauri::App) -> Result<PathBuf> {
         .map_err(|e| AppError::Internal(format!("no app data folder: {e}")))
 }
 
+/// Logs to stderr and, once the data folder is known, to a rotated file in it
+/// (`logs/wzp-desktop.log`, 5 MB per file, 3 old files kept).
+fn init_logging(dir: &std::path::Path) {
+    use tracing_subscriber::fmt::writer::MakeWriterExt as _;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| "info,wzp_desktop=debug".into())
+    };
+    match logfile::RotatingLog::open(&dir.join("logs"), "wzp-desktop.log", 5 << 20, 3) {
+        Ok(file) => {
+            let file = Arc::new(file);
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_ansi(false)
+                .with_writer(std::io::stderr.and(file))
+                .try_init();
+        }
+        Err(e) => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_writer(std::io::stderr)
+                .try_init();
+            tracing::warn!(error = %e, "no log file; logging to stderr only");
+        }
+    }
+}
+
 /// Runs the app (the binary's `main`).
 pub fn run() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,wzp_desktop=debug".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
     let result = tauri::Builder::default()
         .setup(|app| {
             let dir = data_dir(app)?;
+            init_logging(&dir);
             tracing::info!(data_dir = %dir.display(), "starting");
             let emit: Arc<dyn call::Emit> = Arc::new(TauriEmit(app.handle().clone()));
             let state = AppState::load(dir, Box::new(identity::KeyringStore::new()), emit)?;
@@ -171,6 +193,8 @@ pub fn run() {
         ])
         .run(tauri::generate_context!());
     if let Err(e) = result {
+        // Logging may not be set up yet (setup failed early), so also say it on stderr.
+        eprintln!("wzp-desktop: {e}");
         tracing::error!(error = %e, "the app failed");
         std::process::exit(1);
     }

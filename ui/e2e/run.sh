@@ -7,18 +7,21 @@
 #
 # Usage (from the repository root, after scripts/setup.sh):
 #   ui/e2e/run.sh
-# Env: CARGO_TARGET_DIR (default ./target), E2E_OUT, E2E_DISPLAY (default :97).
+# Env: CARGO_TARGET_DIR (default ./target), E2E_OUT, E2E_SKIP_BUILD=1 (use the binaries
+# already built). The X display and the WebDriver
+# ports are picked free at run time, so a stale lock or a busy port does not break it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${E2E_OUT:-$TARGET/e2e-out}
-DISP=${E2E_DISPLAY:-:97}
 rm -rf "$OUT"; mkdir -p "$OUT"
 
-echo "== e2e: building the UI, the app and the wzp CLI"
-(cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build >/dev/null)
-cargo build --locked -p wzp-desktop -p wzp-cli
+if [ -z "${E2E_SKIP_BUILD:-}" ]; then
+  echo "== e2e: building the UI, the app and the wzp CLI"
+  (cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build >/dev/null)
+  cargo build --locked -p wzp-desktop -p wzp-cli
+fi
 APP="$TARGET/debug/wzp-desktop"
 WZP="$TARGET/debug/wzp"
 
@@ -44,10 +47,12 @@ export WZP_DATA_DIR="$T/data" WZP_KEYRING_SERVICE="org.wzp.desktop.e2e"
 # No sound server here: the app falls back to silence and says so; the peer sends a tone.
 export RUST_LOG=${RUST_LOG:-info}
 
-Xvfb "$DISP" -screen 0 1280x900x24 -nolisten tcp >"$OUT/xvfb.log" 2>&1 &
+# Xvfb picks a free display number and writes it to fd 5 once it is ready.
+Xvfb -displayfd 5 -screen 0 1280x900x24 -nolisten tcp 5>"$T/display" >"$OUT/xvfb.log" 2>&1 &
 PIDS+=("$!")
-export DISPLAY="$DISP"
-for _ in $(seq 1 50); do xdpyinfo >/dev/null 2>&1 && break; [ -e "/tmp/.X11-unix/X${DISP#:}" ] && break; sleep 0.1; done
+for _ in $(seq 1 100); do [ -s "$T/display" ] && break; sleep 0.1; done
+[ -s "$T/display" ] || { echo "Xvfb did not start (see $OUT/xvfb.log)" >&2; exit 1; }
+export DISPLAY=":$(head -n1 "$T/display")"
 
 dbus-daemon --session --address="unix:path=$XDG_RUNTIME_DIR/bus" --nofork --nopidfile >"$OUT/dbus.log" 2>&1 &
 PIDS+=("$!")
@@ -62,9 +67,12 @@ for _ in $(seq 1 50); do
   sleep 0.2
 done
 
-"$TOOLS/bin/tauri-driver" --port 4444 >"$OUT/tauri-driver.log" 2>&1 &
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+WD_PORT=$(free_port); NATIVE_PORT=$(free_port)
+"$TOOLS/bin/tauri-driver" --port "$WD_PORT" --native-port "$NATIVE_PORT" >"$OUT/tauri-driver.log" 2>&1 &
 PIDS+=("$!")
-for _ in $(seq 1 50); do curl -fsS http://127.0.0.1:4444/status >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$WD_PORT/status" >/dev/null 2>&1 && break; sleep 0.2; done
+export WD_URL="http://127.0.0.1:$WD_PORT"
 
 echo "== e2e: running (screenshots in $OUT)"
 APP="$APP" WZP_CLI="$WZP" E2E_OUT="$OUT" node ui/e2e/e2e.mjs 2>&1 | tee "$OUT/e2e.log"

@@ -61,6 +61,13 @@ export interface AppStatus {
   data_dir: string;
 }
 
+export interface Device {
+  id: string;
+  name: string;
+  direction: "input" | "output";
+  is_default: boolean;
+}
+
 export interface CallEnded {
   call_no: number;
   reason: EndReason;
@@ -85,6 +92,7 @@ export const api = {
   hostStart: () => invoke<HostInfo>("host_start"),
   hostStop: () => invoke<void>("host_stop"),
   clearHistory: () => invoke<void>("clear_history"),
+  listAudioDevices: () => invoke<Device[]>("list_audio_devices"),
   videoLayout: (layout: VideoLayout) => invoke<void>("video_layout", { area: layout.area, tiles: layout.tiles }),
 };
 

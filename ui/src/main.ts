@@ -2,7 +2,7 @@
 // screen from `model`; pure logic (state reducer, formatting, backup check, shortcuts)
 // lives in modules with unit tests. Strings come from strings.ts only.
 import "./style.css";
-import { api, onAppError, onCallEnded, onCallEvent, type AppStatus, type HostInfo } from "./api";
+import { api, onAppError, onCallEnded, onCallEvent, type AppStatus, type Device, type HostInfo } from "./api";
 import { checkAnswers, pickPositions, splitPhrase } from "./confirm";
 import {
   describeEnd,
@@ -57,7 +57,27 @@ const model: {
   banners: Banner[];
   showStats: boolean;
   busy: boolean;
-} = { screen: { name: "loading" }, status: null, call: null, host: null, banners: [], showStats: false, busy: false };
+  devices: Device[] | null;
+  backupWords: string[] | null;
+  settingsNote: string | null;
+} = {
+  screen: { name: "loading" },
+  status: null,
+  call: null,
+  host: null,
+  banners: [],
+  showStats: false,
+  busy: false,
+  devices: null,
+  backupWords: null,
+  settingsNote: null,
+};
+
+/** Applies the theme preference ("system" follows the OS). */
+function applyTheme(theme: string | undefined): void {
+  if (theme === "light" || theme === "dark") document.documentElement.dataset.theme = theme;
+  else delete document.documentElement.dataset.theme;
+}
 
 const root = document.getElementById("app") as HTMLElement;
 
@@ -87,9 +107,14 @@ function value(id: string): string {
 
 // --- actions ---------------------------------------------------------------------
 
+function addBanner(b: Banner): void {
+  if (model.banners.some((x) => x.text === b.text && x.detail === b.detail)) return;
+  model.banners = [...model.banners.slice(-3), b];
+}
+
 function showError(e: unknown): void {
   const { text, detail } = describeError(e);
-  model.banners = [...model.banners.slice(-3), { text, detail, kind: "error" }];
+  addBanner({ text, detail, kind: "error" });
   render();
 }
 
@@ -110,11 +135,11 @@ async function refreshStatus(): Promise<void> {
   const st = await api.status();
   model.status = st;
   model.host = st.host;
-  for (const n of st.notices) model.banners.push({ text: s.corruptNotice(n.path, n.moved_to), detail: n.error, kind: "warning" });
+  for (const n of st.notices) addBanner({ text: s.corruptNotice(n.path, n.moved_to), detail: n.error, kind: "warning" });
   st.notices = [];
   if (st.identity_error) {
     const { text, detail } = describeError(st.identity_error);
-    model.banners.push({ text, detail, kind: "error" });
+    addBanner({ text, detail, kind: "error" });
   }
 }
 
@@ -127,6 +152,7 @@ async function start(): Promise<void> {
     return;
   }
   const st = model.status;
+  applyTheme(st?.settings.theme);
   model.screen = st?.identity ? { name: "home" } : { name: "welcome" };
   render();
 }
@@ -143,7 +169,7 @@ function toggleMute(): void {
 
 function toggleCamera(): void {
   const c = model.call;
-  if (!c || isOver(c)) return;
+  if (!c || isOver(c) || !c.info.video) return;
   const on = !c.camera;
   api.camera(on).then(() => {
     if (model.call) model.call = setCamera(model.call, on);
@@ -283,6 +309,7 @@ function enterCall(info: Awaited<ReturnType<typeof api.joinRoom>>): void {
   let v = newCall(info);
   for (const e of early) if (e.callNo === info.call_no) v = applyEvent(v, e.ev);
   early = [];
+  model.backupWords = null;
   model.call = v;
   model.screen = { name: "call" };
 }
@@ -394,7 +421,84 @@ function home(): HTMLElement {
         ? h("button", { id: "clear-history", class: "small", onclick: () => guarded(async () => { await api.clearHistory(); if (model.status) model.status.history.entries = []; }) }, s.clearHistory)
         : null,
     ),
+    settingsCard(),
   );
+}
+
+function select(id: string, label: string, options: [string, string][], current: string): HTMLElement {
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: id }, label),
+    h("select", { id, name: id }, ...options.map(([v, t]) => h("option", { value: v, selected: v === current }, t))),
+  );
+}
+
+function settingsCard(): HTMLElement {
+  const st = model.status?.settings;
+  const devs = model.devices;
+  const opts = (dir: "input" | "output"): [string, string][] => [
+    ["", s.systemDefault],
+    ...(devs ?? []).filter((d) => d.direction === dir).map((d): [string, string] => [d.id, d.name]),
+  ];
+  const save = (e: Event) => {
+    e.preventDefault();
+    const cur = model.status?.settings;
+    if (!cur) return;
+    const pick = (id: string) => (document.getElementById(id) as HTMLSelectElement | null)?.value ?? "";
+    const next = {
+      ...cur,
+      audio_input: devs ? pick("mic-select") || null : cur.audio_input,
+      audio_output: devs ? pick("speaker-select") || null : cur.audio_output,
+      theme: pick("theme-select") || "system",
+    };
+    guarded(async () => {
+      await api.saveSettings(next);
+      if (model.status) model.status.settings = next;
+      applyTheme(next.theme);
+      model.settingsNote = s.saved;
+    });
+  };
+  return h(
+    "form",
+    { class: "card", "aria-labelledby": "settings-title", onsubmit: save },
+    h("h2", { id: "settings-title" }, s.settingsTitle),
+    devs
+      ? h("div", {},
+          devs.length === 0 ? h("p", {}, s.noDevices) : null,
+          select("mic-select", s.microphoneLabel, opts("input"), st?.audio_input ?? ""),
+          select("speaker-select", s.speakerLabel, opts("output"), st?.audio_output ?? ""))
+      : h("button", { type: "button", id: "load-devices", onclick: () => guarded(async () => { model.devices = await api.listAudioDevices(); }) }, s.loadDevices),
+    select("theme-select", s.themeLabel, Object.entries(s.themes), st?.theme ?? "system"),
+    h("div", { class: "row" },
+      h("button", { type: "submit", id: "save-settings" }, s.saveSettings),
+      h("button", {
+        type: "button",
+        id: "show-words",
+        "aria-expanded": String(model.backupWords !== null),
+        onclick: () => guarded(async () => { model.backupWords = model.backupWords ? null : await api.identityWords(); }),
+      }, model.backupWords ? s.hideWords : s.showWords),
+    ),
+    model.settingsNote ? h("p", { role: "status" }, model.settingsNote) : null,
+    model.backupWords
+      ? h("div", {}, h("p", { class: "error" }, s.wordsWarning), h("ol", { class: "words" }, ...model.backupWords.map((w) => h("li", {}, w))))
+      : null,
+  );
+}
+
+/** Back to home after a call, with settings (remembered relay and room) reloaded. */
+function backHome(): void {
+  model.call = null;
+  model.screen = { name: "home" };
+  render();
+  api.status().then((st) => {
+    if (model.status) {
+      model.status.settings = st.settings;
+      model.status.history = st.history;
+    }
+    model.host = st.host;
+    render();
+  }, showError);
 }
 
 function callScreen(c: CallView): HTMLElement {
@@ -445,9 +549,9 @@ function callScreen(c: CallView): HTMLElement {
       "div",
       { class: "controls", role: "toolbar", "aria-label": "Call controls" },
       h("button", { id: "mute-button", "aria-pressed": String(c.muted), "aria-keyshortcuts": "M", disabled: over, onclick: toggleMute }, c.muted ? s.unmute : s.mute),
-      h("button", { id: "camera-button", "aria-pressed": String(c.camera), "aria-keyshortcuts": "V", disabled: over, onclick: toggleCamera }, c.camera ? s.cameraOff : s.cameraOn),
+      h("button", { id: "camera-button", "aria-pressed": String(c.camera), "aria-keyshortcuts": "V", disabled: over || !c.info.video, title: c.info.video ? undefined : s.noCamera, onclick: toggleCamera }, c.camera ? s.cameraOff : s.cameraOn),
       over
-        ? h("button", { id: "back-home", class: "primary", onclick: () => { model.call = null; model.screen = { name: "home" }; render(); } }, s.back)
+        ? h("button", { id: "back-home", class: "primary", onclick: backHome }, s.back)
         : h("button", { id: "hangup-button", class: "danger", "aria-keyshortcuts": "Control+E", onclick: hangUp }, s.hangUp),
       h("button", { id: "stats-toggle", "aria-expanded": String(model.showStats), onclick: () => { model.showStats = !model.showStats; render(); } }, model.showStats ? s.hideStats : s.showStats),
     ),
@@ -582,7 +686,7 @@ document.addEventListener("keydown", (e) => {
 
 onCallEvent((callNo, ev) => {
   if (ev.event === "warning" && callNo === 0) {
-    model.banners.push({ text: ev.message, kind: "warning" });
+    addBanner({ text: ev.message, kind: "warning" });
     render();
     return;
   }

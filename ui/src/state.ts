@@ -59,6 +59,8 @@ export interface CallInfo {
   target: string;
   direction: "room" | "placed" | "received" | "missed";
   relay: string;
+  /** Whether the call has a video source (else the camera button is disabled). */
+  video: boolean;
 }
 
 export interface CallView {
@@ -84,7 +86,7 @@ export function newCall(info: CallInfo): CallView {
     participants: [],
     localLevel: 0,
     muted: false,
-    camera: false,
+    camera: info.video,
     stats: null,
     relayFingerprint: null,
     warnings: [],

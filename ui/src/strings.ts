@@ -58,6 +58,21 @@ export const s = {
   rejoin: "Join again",
   people: (n: number) => (n === 1 ? "1 other person" : `${n} other people`),
 
+  // Settings
+  settingsTitle: "Settings",
+  microphoneLabel: "Microphone",
+  speakerLabel: "Speaker",
+  systemDefault: "System default",
+  themeLabel: "Theme",
+  themes: { system: "Same as the system", light: "Light", dark: "Dark" } as Record<string, string>,
+  saveSettings: "Save settings",
+  saved: "Saved. Devices apply to the next call.",
+  loadDevices: "List sound devices",
+  noDevices: "No sound devices found (calls still work: silence is sent and nothing is played).",
+  showWords: "Show my 24 words",
+  hideWords: "Hide the words",
+  wordsWarning: "Anyone who sees these words can be you. Make sure nobody is watching.",
+
   // In call
   inCallTitle: (target: string) => `Call: ${target}`,
   participantsTitle: "Participants",
@@ -70,6 +85,7 @@ export const s = {
   cameraOn: "Start video",
   cameraOff: "Stop video",
   hangUp: "Hang up",
+  noCamera: "This build has no camera capture yet; you can still see others' video.",
   statsTitle: "Statistics",
   showStats: "Show statistics",
   hideStats: "Hide statistics",

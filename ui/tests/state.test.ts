@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { applyEvent, displayName, isOver, newCall, setMuted, type CallView, type EngineEvent } from "../src/state";
 
-const info = { call_no: 1, target: "friends", direction: "room" as const, relay: "127.0.0.1:4433" };
+const info = { call_no: 1, target: "friends", direction: "room" as const, relay: "127.0.0.1:4433", video: false };
 const fpA = "aaaa0000aaaa0000aaaa0000aaaa0000";
 
 function run(events: EngineEvent[], v: CallView = newCall(info)): CallView {
@@ -66,6 +66,11 @@ describe("call view reducer", () => {
     ]);
     expect(isOver(v)).toBe(true);
     expect(v.endReason).toEqual({ reason: "remote_hangup" });
+  });
+
+  it("the camera starts on only when the call has a video source", () => {
+    expect(newCall(info).camera).toBe(false);
+    expect(newCall({ ...info, video: true }).camera).toBe(true);
   });
 
   it("muted shows no local level", () => {
