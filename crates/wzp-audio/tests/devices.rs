@@ -87,8 +87,11 @@ fn one_second_playback_is_captured_from_the_monitor() {
     let tail = &captured[captured.len() / 2..];
     let f = dominant_frequency(tail, 48_000);
     println!("dominant frequency captured: {f} Hz");
+    // Within 5%: on a loaded machine the playback callbacks run late, the null sink
+    // splices the tone where they did, and the spliced waveform's spectral peak moves
+    // a little (973 Hz was seen in one CI run). Silence or noise would be far off.
     assert!(
-        (f - 1000.0).abs() < 20.0,
+        (f - 1000.0).abs() < 50.0,
         "monitor did not carry the tone: {f} Hz"
     );
 }
