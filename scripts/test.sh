@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Every test: formatting, lints, and the whole workspace's tests.
+# Every test: the desktop UI's unit tests (Vitest), formatting, lints, the whole
+# workspace's tests, the desktop app's debug build and its end-to-end test (ui/e2e/run.sh,
+# which starts its own Xvfb, session bus and secret store).
 # Installs what it needs first (scripts/setup.sh) and starts the services the
 # tests use (scripts/harness.sh), stopping them on exit.
 set -euo pipefail
