@@ -59,6 +59,10 @@ const SIGNAL_WAIT: Duration = Duration::from_secs(10);
 const VIDEO_QUEUE_TIME: Duration = Duration::from_millis(80);
 /// Bounds for that queue limit in bytes (4 KiB: a few packets on a slow path).
 const VIDEO_QUEUE_BYTES: (usize, usize) = (4 * 1024, 128 * 1024);
+/// How often congestion control re-estimates the bandwidth.
+const RATE_INTERVAL: Duration = Duration::from_millis(250);
+/// The bandwidth estimate never goes below this (audio alone needs about 40 kbit/s).
+const MIN_BWE_BPS: u64 = 100_000;
 /// Lowest video pacing rate (so a bad estimate cannot stall video completely).
 const MIN_PACING_BPS: u64 = 64_000;
 /// RTT above the lowest seen on the path that means a queue is building.
@@ -382,6 +386,7 @@ struct Runner {
     max_payload: Arc<AtomicUsize>,
     last_path: Option<(u64, u64)>,
     last_wire: Option<(u64, u64)>,
+    last_rate_at: Option<Instant>,
     decoder: Option<Decoder>,
     dec_rx: mpsc::UnboundedReceiver<DecOut>,
     stats: CallStats,
@@ -456,6 +461,7 @@ impl Runner {
             max_payload,
             last_path: None,
             last_wire: None,
+            last_rate_at: None,
             decoder,
             dec_rx,
             stats: CallStats::default(),
@@ -810,6 +816,8 @@ impl Runner {
         video_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut level_tick = tokio::time::interval(Duration::from_millis(100));
         level_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        let mut rate_tick = tokio::time::interval(RATE_INTERVAL);
+        rate_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let mut stats_tick = tokio::time::interval(self.cfg.stats_interval);
         stats_tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
         stats_tick.reset();
@@ -818,6 +826,10 @@ impl Runner {
         // handshake RTT (otherwise the pacer would start at its floor and hold the
         // first keyframe back for seconds).
         self.stats.bandwidth_estimate_bps = leg.conn.path_stats().cwnd_bps;
+        // Path counters start again on a new connection.
+        self.last_wire = None;
+        self.last_path = None;
+        self.last_rate_at = None;
         self.note_path_mtu(&leg);
         let conn = leg.conn.clone();
         loop {
@@ -858,6 +870,7 @@ impl Runner {
                     None
                 }
                 _ = level_tick.tick() => { self.emit_levels(&leg); None }
+                _ = rate_tick.tick() => { self.rate_step(&mut leg); None }
                 _ = stats_tick.tick() => self.stats_step(&mut leg),
             };
             if let Some(o) = outcome {
@@ -1325,28 +1338,32 @@ impl Runner {
         });
     }
 
-    fn stats_step(&mut self, leg: &mut Leg) -> Option<Outcome> {
+    /// Congestion control for video, every `RATE_INTERVAL`: a bandwidth estimate from
+    /// QUIC's path statistics, fed to the rate ladder.
+    ///
+    /// While the path is clear the estimate may grow 8% per step (about 1.36x per
+    /// second) up to QUIC's congestion window over RTT. Once a queue builds up at the
+    /// bottleneck (RTT 60 ms above the lowest seen) or packets are lost, it falls to
+    /// 0.85 x the lower of the last estimate and the delivery rate (bytes QUIC put on
+    /// the wire minus bytes lost), every step until the queue drains: a delay-based
+    /// back-off like WebRTC's, erring low because audio shares the path.
+    fn rate_step(&mut self, leg: &mut Leg) {
         let now = Instant::now();
-        let secs = self.cfg.stats_interval.as_secs_f64();
+        let secs = self.last_rate_at.map_or(RATE_INTERVAL.as_secs_f64(), |t| {
+            now.saturating_duration_since(t).as_secs_f64().max(0.001)
+        });
+        self.last_rate_at = Some(now);
         let path = leg.conn.path_stats();
-        let rtt_ms = u32::try_from(path.rtt.as_millis()).unwrap_or(u32::MAX);
-        // Rate ladder. QUIC's congestion window over RTT is the bandwidth estimate
-        // while the path is clear. Once a queue builds up at the bottleneck (RTT well
-        // above the lowest seen) or packets are lost, cwnd/RTT overstates what gets
-        // through, and the delivery rate (bytes sent on the wire minus bytes lost,
-        // over the interval) is the better estimate: a delay-based back-off, as
-        // WebRTC's congestion control does.
         let (sent, lost) = (path.sent_packets, path.lost_packets);
         let min_rtt = *leg.min_rtt.get_or_insert(path.rtt);
         leg.min_rtt = Some(min_rtt.min(path.rtt));
-        let out_bps = ((self.bytes_out - self.last_bytes_out) as f64 * 8.0 / secs) as u64;
         let delivered_bps = match self.last_wire {
             Some((b0, l0)) => {
                 let sent = path.sent_bytes.saturating_sub(b0);
                 let lost = path.lost_bytes.saturating_sub(l0);
-                (sent.saturating_sub(lost) as f64 * 8.0 / secs) as u64
+                sent.saturating_sub(lost) as f64 * 8.0 / secs
             }
-            None => path.cwnd_bps,
+            None => path.cwnd_bps as f64,
         };
         self.last_wire = Some((path.sent_bytes, path.lost_bytes));
         let loss = match self.last_path {
@@ -1354,28 +1371,38 @@ impl Runner {
             _ => 0.0,
         };
         self.last_path = Some((sent, lost));
+        let prev = self.stats.bandwidth_estimate_bps as f64;
         let queueing = path.rtt.saturating_sub(min_rtt) > QUEUEING_RTT;
         let bwe = if queueing || loss > 0.05 {
-            (delivered_bps as f64 * 0.9) as u64
+            delivered_bps.min(prev) * 0.85
         } else {
-            path.cwnd_bps
+            (prev * 1.08).min(path.cwnd_bps as f64)
         };
+        let bwe = bwe.max(MIN_BWE_BPS as f64) as u64;
+        self.stats.bandwidth_estimate_bps = bwe;
+        self.stats.path_loss = loss;
         let bwe = u32::try_from(bwe).unwrap_or(u32::MAX);
         if let Some(t) = self.ladder.update(now, bwe, loss) {
             tracing::debug!(?t, bwe, loss, "video target");
             self.apply_video_target(t);
         }
-        self.note_path_mtu(leg);
-        self.stats.bandwidth_estimate_bps = u64::from(bwe);
-        self.stats.path_rtt_ms = rtt_ms;
-        self.stats.path_loss = loss;
-        self.stats.queued_bytes = leg
-            .initial_space
-            .saturating_sub(leg.conn.send_buffer_space());
         self.stats.video_target_bps = match self.ladder.target() {
             VideoTarget::On { bitrate_bps, .. } => bitrate_bps.min(self.video_bitrate),
             VideoTarget::Off => 0,
         };
+    }
+
+    fn stats_step(&mut self, leg: &mut Leg) -> Option<Outcome> {
+        let now = Instant::now();
+        let secs = self.cfg.stats_interval.as_secs_f64();
+        let path = leg.conn.path_stats();
+        let rtt_ms = u32::try_from(path.rtt.as_millis()).unwrap_or(u32::MAX);
+        self.note_path_mtu(leg);
+        self.stats.path_rtt_ms = rtt_ms;
+        self.stats.queued_bytes = leg
+            .initial_space
+            .saturating_sub(leg.conn.send_buffer_space());
+        let out_bps = ((self.bytes_out - self.last_bytes_out) as f64 * 8.0 / secs) as u64;
         let mut parts = Vec::with_capacity(leg.peers.len());
         for p in leg.peers.values_mut() {
             let js = p.audio.stats();
