@@ -19,6 +19,15 @@ use wzp_relay::{RelayArgs, RelayHandle, Settings};
 use wzp_transport::{RelayIdentity, Trust};
 use wzp_video::I420Frame;
 
+/// Runs the end-to-end tests of one binary one at a time. They are real-time calls
+/// (20 ms audio clocks, video encoders, jitter buffers); several at once on a 2-core
+/// CI machine starve each other and fail on timing, not on behaviour.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A relay for one test, with its key in a temporary file so it can restart as itself.
 pub struct TestRelay {
     /// The running relay (None while stopped).

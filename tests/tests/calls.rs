@@ -1,7 +1,13 @@
 //! End-to-end calls: a real relay and real engines over QUIC on loopback, with
 //! synthetic audio and video.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+// Tests hold `wzp_e2e::serial()` across awaits on purpose: one real-time call test at a time.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::await_holding_lock,
+    missing_docs
+)]
 
 use std::time::Duration;
 
@@ -76,6 +82,7 @@ fn assert_tones(who: &str, sink: &SharedSink, present: &[f32], absent: &[f32]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_party_room_each_hears_the_other_and_the_relay_sees_only_ciphertext() {
+    let _serial = wzp_e2e::serial();
     let relay = TestRelay::start("two").await;
     let mut tap = relay.handle().tap_media().expect("tap");
     let (sa, sb) = (SharedSink::default(), SharedSink::default());
@@ -177,6 +184,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_party_room_each_hears_the_other_two() {
+    let _serial = wzp_e2e::serial();
     let relay = TestRelay::start("three").await;
     let tones = [440.0f32, 660.0, 990.0];
     let sinks: Vec<SharedSink> = tones.iter().map(|_| SharedSink::default()).collect();
@@ -228,6 +236,7 @@ async fn three_party_room_each_hears_the_other_two() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn video_frames_arrive_in_order_with_the_senders_counters() {
+    let _serial = wzp_e2e::serial();
     let relay = TestRelay::start("video").await;
     let counters = CounterSink::default();
     let sink = SharedSink::default();
@@ -284,6 +293,7 @@ async fn video_frames_arrive_in_order_with_the_senders_counters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mute_stops_audio_packets_and_the_peer_sees_it() {
+    let _serial = wzp_e2e::serial();
     let relay = TestRelay::start("mute").await;
     let mut tap = relay.handle().tap_media().expect("tap");
     let (sa, sb) = (SharedSink::default(), SharedSink::default());
@@ -348,6 +358,7 @@ async fn mute_stops_audio_packets_and_the_peer_sees_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_call_ring_accept_hear_and_hang_up() {
+    let _serial = wzp_e2e::serial();
     let relay = TestRelay::start("direct").await;
     let callee_cfg = relay.config();
     let callee_fp = callee_cfg.identity.fingerprint();
@@ -394,6 +405,7 @@ async fn direct_call_ring_accept_hear_and_hang_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_call_declined_busy_and_unreachable() {
+    let _serial = wzp_e2e::serial();
     let relay = TestRelay::start("decline").await;
     // Declined.
     let callee_cfg = relay.config();
@@ -457,6 +469,7 @@ async fn direct_call_declined_busy_and_unreachable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_call_reconnects_after_the_relay_restarts() {
+    let _serial = wzp_e2e::serial();
     let mut relay = TestRelay::start("restart").await;
     let (sa, sb) = (SharedSink::default(), SharedSink::default());
     let (a, mut ea) = Call::start(
@@ -501,6 +514,7 @@ async fn room_call_reconnects_after_the_relay_restarts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_call_is_missed_and_a_live_source_switch_reaches_the_peer() {
+    let _serial = wzp_e2e::serial();
     let relay = TestRelay::start("missed").await;
     let callee_cfg = relay.config();
     let callee_fp = callee_cfg.identity.fingerprint();
@@ -573,6 +587,7 @@ impl wzp_video::FrameSource for FlakyCamera {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_that_fails_mid_call_is_an_event_and_the_call_goes_on() {
+    let _serial = wzp_e2e::serial();
     let relay = TestRelay::start("camera").await;
     let (sa, sb) = (SharedSink::default(), SharedSink::default());
     let io_a = MediaIo {
