@@ -28,6 +28,11 @@ pub struct TransportParams {
     pub max_mtu: u16,
     /// Ask the peer to acknowledge only every this many ack-eliciting packets.
     pub ack_every: u32,
+    /// Lowest congestion window, in bytes, for connections this side opens (clients).
+    /// See [`crate::congestion`]: it keeps real-time audio flowing through loss and
+    /// outages. `None` is plain Cubic. The relay's accepted connections always use
+    /// plain Cubic.
+    pub media_window_floor: Option<u64>,
 }
 
 impl Default for TransportParams {
@@ -39,6 +44,7 @@ impl Default for TransportParams {
             datagram_send_buffer: 1 << 20,
             max_mtu: 1452,
             ack_every: 8,
+            media_window_floor: Some(crate::congestion::DEFAULT_WINDOW_FLOOR),
         }
     }
 }
@@ -148,7 +154,12 @@ pub async fn connect(
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let quic = QuicClientConfig::try_from(tls).map_err(|e| TransportError::Tls(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(quic));
-    cfg.transport_config(Arc::new(params.quinn()?));
+    let mut transport = params.quinn()?;
+    if let Some(floor) = params.media_window_floor {
+        transport
+            .congestion_controller_factory(Arc::new(crate::congestion::FloorConfig::new(floor)));
+    }
+    cfg.transport_config(Arc::new(transport));
     let connecting = endpoint.connect_with(cfg, addr, server_name)?;
     match connecting.await {
         Ok(conn) => {

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod congestion;
 pub mod connection;
 pub mod endpoint;
 pub mod error;
