@@ -205,7 +205,17 @@ try {
   if (!/"muted":true/.test(peerOut)) throw new Error("the peer never saw us muted");
   log("the peer sees the app muted");
 
-  await clickCss("#stats-toggle");
+  // The call view re-renders on every event (speaking levels arrive 10 times a
+  // second), so a click can land on a button that is being replaced and do nothing
+  // (seen once in CI). Click again until the panel is open.
+  for (let i = 0; i < 5; i++) {
+    await clickCss("#stats-toggle");
+    const opened = await retry(async () => attr(await find("#stats-toggle"), "aria-expanded"))
+      .then((v) => v === "true")
+      .catch(() => false);
+    if (opened) break;
+    await sleep(500);
+  }
   await waitFor("#stats", "the stats panel", 5000);
   await shot("05-stats");
 
