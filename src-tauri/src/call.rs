@@ -190,12 +190,7 @@ impl Calls {
                 })?,
         };
         let first_use = matches!(trust, Trust::FirstUse);
-        let server_name = req
-            .relay
-            .rsplit_once(':')
-            .map_or("localhost", |(h, _)| h)
-            .trim_matches(|c| c == '[' || c == ']')
-            .to_string();
+        let server_name = wzp_engine::RelayConfig::server_name_of(&req.relay);
         Ok((
             RelayConfig {
                 addr,

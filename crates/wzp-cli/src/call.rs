@@ -166,12 +166,7 @@ fn relay_config(a: &RelayArgs) -> Result<(RelayConfig, Option<PinFile>), CliErro
             None => (Trust::FirstUse, None),
         },
     };
-    let server_name = a
-        .relay
-        .rsplit_once(':')
-        .map_or("localhost", |(h, _)| h)
-        .trim_matches(|c| c == '[' || c == ']')
-        .to_string();
+    let server_name = wzp_engine::RelayConfig::server_name_of(&a.relay);
     Ok((
         RelayConfig {
             addr,

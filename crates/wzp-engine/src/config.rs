@@ -22,6 +22,19 @@ pub struct RelayConfig {
     pub token: Option<String>,
 }
 
+impl RelayConfig {
+    /// The TLS server name for a relay given as `HOST:PORT` (`[v6]:PORT` too): the host
+    /// part, or `localhost` when there is none. Only CA trust checks it.
+    #[must_use]
+    pub fn server_name_of(relay: &str) -> String {
+        relay
+            .rsplit_once(':')
+            .map_or("localhost", |(h, _)| h)
+            .trim_matches(|c| c == '[' || c == ']')
+            .to_string()
+    }
+}
+
 /// Outgoing video settings (used when the call has a video source).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct VideoConfig {
@@ -154,4 +167,19 @@ pub enum CallTarget {
     Room(String),
     /// A direct call to this identity, which must be registered at the relay.
     Direct(Fingerprint),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RelayConfig;
+
+    #[test]
+    fn server_name_from_relay_address() {
+        assert_eq!(
+            RelayConfig::server_name_of("relay.example:4433"),
+            "relay.example"
+        );
+        assert_eq!(RelayConfig::server_name_of("[::1]:4433"), "::1");
+        assert_eq!(RelayConfig::server_name_of("nohost"), "localhost");
+    }
 }

@@ -7,7 +7,7 @@ use crate::error::{RenderError, Result};
 
 /// Largest frame side the renderer accepts. It matches `wzp_video::MAX_DIMENSION`, and
 /// every GPU since about 2012 allows 4096-texel textures (WebGPU's default limit is 8192).
-pub const MAX_FRAME_DIMENSION: u32 = 4096;
+pub const MAX_FRAME_DIMENSION: u32 = wzp_video::frame::MAX_DIMENSION;
 
 /// One plane: its bytes and the distance in bytes from one row to the next.
 #[derive(Clone, Copy, Debug)]
@@ -153,23 +153,15 @@ impl<'a> From<&'a I420Frame> for I420Planes<'a> {
 /// # Errors
 /// [`RenderError::BadDimensions`] naming the reason.
 pub fn check_frame_dimensions(width: u32, height: u32) -> Result<()> {
-    let bad = |reason| {
-        Err(RenderError::BadDimensions {
-            width,
-            height,
-            reason,
-        })
-    };
-    if width == 0 || height == 0 {
-        return bad("zero size");
-    }
-    if width % 2 != 0 || height % 2 != 0 {
-        return bad("I420 needs even width and height");
-    }
-    if width > MAX_FRAME_DIMENSION || height > MAX_FRAME_DIMENSION {
-        return bad("larger than 4096");
-    }
-    Ok(())
+    // One rule for what I420 size is valid, owned by wzp-video.
+    wzp_video::frame::check_dimensions(width, height).map_err(|e| RenderError::BadDimensions {
+        width,
+        height,
+        reason: match e {
+            wzp_video::VideoError::BadDimensions { reason, .. } => reason,
+            _ => "invalid I420 size",
+        },
+    })
 }
 
 /// Bytes a plane of `width` x `rows` with `stride` needs: every row but the last

@@ -91,10 +91,11 @@ pub fn placeholder_frame(
     width: u32,
     height: u32,
 ) -> Result<I420Frame> {
-    let mut frame = I420Frame::new(width, height).map_err(|e| RenderError::BadDimensions {
+    crate::frame::check_frame_dimensions(width, height)?;
+    let mut frame = I420Frame::new(width, height).map_err(|_| RenderError::BadDimensions {
         width,
         height,
-        reason: placeholder_reason(&e),
+        reason: "invalid placeholder size",
     })?;
     let (w, h) = (width as usize, height as usize);
     let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
@@ -156,13 +157,6 @@ pub fn placeholder_frame(
         }
     }
     Ok(frame)
-}
-
-fn placeholder_reason(e: &wzp_video::VideoError) -> &'static str {
-    match e {
-        wzp_video::VideoError::BadDimensions { reason, .. } => reason,
-        _ => "invalid placeholder size",
-    }
 }
 
 #[cfg(test)]
