@@ -1508,6 +1508,7 @@ fn classify(e: EngineError) -> Outcome {
                     message: reason.clone(),
                 }),
             },
+            _ if t.is_transient() => Outcome::Retry(e.to_string()),
             _ if t.is_fatal() => Outcome::End(EndReason::Failed {
                 message: e.to_string(),
             }),

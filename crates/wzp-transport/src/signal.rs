@@ -109,4 +109,24 @@ impl TransportError {
                 | Self::Datagram(quinn::SendDatagramError::TooLarge)
         )
     }
+
+    /// True when a new connection attempt may succeed where this one failed: the
+    /// path timed out, the connection was reset, or the relay's endpoint refused new
+    /// connections (it is shutting down or restarting, or at capacity). A call that
+    /// was already up keeps reconnecting through these; a changed relay key, a
+    /// protocol error or a refusal by the relay's own rules is not transient.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Connection(c) => match c {
+                quinn::ConnectionError::TimedOut | quinn::ConnectionError::Reset => true,
+                quinn::ConnectionError::ConnectionClosed(close) => {
+                    close.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED
+                }
+                _ => false,
+            },
+            Self::StreamClosed => true,
+            _ => false,
+        }
+    }
 }
