@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use wzp_engine::{Call, CallConfig, CallTarget, EndReason, Event, MediaIo, RelayConfig};
+use wzp_engine::{
+    Call, CallConfig, CallTarget, EndReason, Event, IncomingCall, Listener, MediaIo, RelayConfig,
+};
 use wzp_proto::Fingerprint;
 use wzp_transport::{PinStore, RelayFingerprint, Trust};
 
@@ -73,6 +75,15 @@ pub struct CallEnded {
     pub entry: HistoryEntry,
 }
 
+/// An engine configuration ready to connect, and whether its relay is trusted on
+/// first use (then it is pinned once the engine reports its key).
+pub struct Prepared {
+    /// The configuration.
+    pub config: CallConfig,
+    /// Trusted on first use.
+    pub first_use: bool,
+}
+
 struct Active {
     call_no: u64,
     call: Option<Call>,
@@ -87,6 +98,7 @@ pub struct Calls {
     history: Arc<Mutex<History>>,
     active: Arc<Mutex<Option<Active>>>,
     next_no: Mutex<u64>,
+    ended: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Calls {
@@ -106,6 +118,7 @@ impl Calls {
             history: Arc::new(Mutex::new(history)),
             active: Arc::new(Mutex::new(None)),
             next_no: Mutex::new(0),
+            ended: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -132,22 +145,79 @@ impl Calls {
         if active.is_some() {
             return Err(AppError::AlreadyInCall);
         }
-        let (relay, first_use) = self.relay_config(&req)?;
-        let mut cfg = CallConfig::new(relay, identity);
-        cfg.alias = req
-            .alias
-            .as_ref()
-            .map(|a| a.trim().to_string())
-            .filter(|a| !a.is_empty());
+        let cfg = self.call_config(
+            &req.relay,
+            req.relay_fingerprint.as_deref(),
+            identity,
+            req.alias.as_deref(),
+        )?;
         let (target, direction) = match &req.target {
             CallTarget::Room(r) => (r.clone(), Direction::Room),
             CallTarget::Direct(fp) => (fp.to_string(), Direction::Placed),
         };
         let media = (self.media)();
         let video = media.video_in.is_some();
-        let (call, events) = Call::start(cfg, req.target.clone(), media)?;
+        let (call, events) = Call::start(cfg.config, req.target.clone(), media)?;
+        Ok(self.run(
+            &mut active,
+            call,
+            events,
+            target,
+            direction,
+            &req.relay,
+            video,
+            cfg.first_use,
+        ))
+    }
+
+    /// Answers a direct call offered on `listener` (whose connection becomes the
+    /// call's). The history entry says "received", or "missed" if it never connected
+    /// (the caller gave up before the answer reached the relay). Must run inside a
+    /// tokio runtime.
+    pub fn accept(
+        &self,
+        listener: Listener,
+        offer: &IncomingCall,
+        relay: &str,
+        first_use: bool,
+    ) -> Result<CallInfo> {
+        let mut active = lock(&self.active)?;
+        if active.is_some() {
+            return Err(AppError::AlreadyInCall);
+        }
+        let media = (self.media)();
+        let video = media.video_in.is_some();
+        let (call, events) = listener.accept(offer, media);
+        Ok(self.run(
+            &mut active,
+            call,
+            events,
+            offer.from.to_string(),
+            Direction::Received,
+            relay,
+            video,
+            first_use,
+        ))
+    }
+
+    /// Registers a started call as the running one and forwards its events.
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        active: &mut Option<Active>,
+        call: Call,
+        events: wzp_engine::Events,
+        target: String,
+        direction: Direction,
+        relay: &str,
+        video: bool,
+        first_use: bool,
+    ) -> CallInfo {
         let call_no = {
-            let mut n = lock(&self.next_no)?;
+            let mut n = self
+                .next_no
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             *n += 1;
             *n
         };
@@ -157,40 +227,77 @@ impl Calls {
         });
         let info = CallInfo {
             call_no,
-            target: target.clone(),
+            target,
             direction,
-            relay: req.relay.clone(),
+            relay: relay.to_string(),
             video,
         };
-        tracing::info!(call_no, relay = %req.relay, ?direction, "call started");
+        tracing::info!(call_no, relay = %relay, ?direction, "call started");
         let forward = Forwarder {
             emit: self.emit.clone(),
             active: self.active.clone(),
             history: self.history.clone(),
             history_path: self.history_path.clone(),
-            pins: first_use.then(|| (self.pins_path.clone(), req.relay.clone())),
+            pins: first_use.then(|| (self.pins_path.clone(), relay.to_string())),
             info: info.clone(),
+            ended: self.ended.clone(),
         };
         tokio::spawn(forward.run(events));
-        Ok(info)
+        info
     }
 
-    fn relay_config(&self, req: &Request) -> Result<(RelayConfig, bool)> {
-        let addr = resolve(&req.relay)?;
-        let trust = match req.relay_fingerprint.as_deref().map(str::trim) {
+    /// Adds an entry for a call that never ran (missed, declined, busy) to the history
+    /// and tells the UI, like the end of a call does.
+    pub fn record_missed(&self, entry: HistoryEntry) -> Result<()> {
+        let mut h = lock(&self.history)?;
+        h.push(entry);
+        store::save(&self.history_path, &*h)
+    }
+
+    /// Changes every time a call ends: the incoming-call listener re-registers then,
+    /// because a call on the same relay took its presence over.
+    #[must_use]
+    pub fn ended_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.ended.subscribe()
+    }
+
+    /// The engine configuration for `relay` (pinned fingerprint if given, else the pin
+    /// store: pinned if known, trusted on first use if not).
+    pub fn call_config(
+        &self,
+        relay: &str,
+        relay_fingerprint: Option<&str>,
+        identity: wzp_crypto::Identity,
+        alias: Option<&str>,
+    ) -> Result<Prepared> {
+        let (relay_cfg, first_use) = self.relay_config(relay, relay_fingerprint)?;
+        let mut config = CallConfig::new(relay_cfg, identity);
+        config.alias = alias
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty());
+        Ok(Prepared { config, first_use })
+    }
+
+    fn relay_config(
+        &self,
+        relay: &str,
+        relay_fingerprint: Option<&str>,
+    ) -> Result<(RelayConfig, bool)> {
+        let addr = resolve(relay)?;
+        let trust = match relay_fingerprint.map(str::trim) {
             Some(f) if !f.is_empty() => Trust::Pinned(
                 RelayFingerprint::parse(f)
                     .map_err(|e| AppError::invalid("relay fingerprint", e))?,
             ),
             _ => PinStore::load(&self.pins_path)
-                .and_then(|s| s.trust_for(&req.relay))
+                .and_then(|s| s.trust_for(relay))
                 .map_err(|e| AppError::Storage {
                     path: self.pins_path.display().to_string(),
                     detail: e.to_string(),
                 })?,
         };
         let first_use = matches!(trust, Trust::FirstUse);
-        let server_name = wzp_engine::RelayConfig::server_name_of(&req.relay);
+        let server_name = wzp_engine::RelayConfig::server_name_of(relay);
         Ok((
             RelayConfig {
                 addr,
@@ -251,6 +358,7 @@ struct Forwarder {
     /// (pin file, relay) when the relay is trusted on first use and should be pinned.
     pins: Option<(std::path::PathBuf, String)>,
     info: CallInfo,
+    ended: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Forwarder {
@@ -309,9 +417,15 @@ impl Forwarder {
         let reason = reason.or(waited).unwrap_or(EndReason::Failed {
             message: "the call stopped without a reason".into(),
         });
+        // An answered call that never connected (the caller had already given up)
+        // is a missed call.
+        let direction = match self.info.direction {
+            Direction::Received if active_since.is_none() => Direction::Missed,
+            d => d,
+        };
         let entry = HistoryEntry {
             target: self.info.target.clone(),
-            direction: self.info.direction,
+            direction,
             relay: self.info.relay.clone(),
             started_unix,
             duration_secs: active_since.map_or(0, |t| t.elapsed().as_secs()),
@@ -338,6 +452,7 @@ impl Forwarder {
             CALL_ENDED,
             serde_json::to_value(&ended).unwrap_or(serde_json::Value::Null),
         );
+        self.ended.send_modify(|n| *n += 1);
     }
 
     /// Pins a first-use relay once its key is known, so a later change is refused.

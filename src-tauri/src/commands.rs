@@ -10,6 +10,7 @@ use crate::call::{self, CallInfo, Request};
 use crate::error::{AppError, Result};
 use crate::host::{Host, HostInfo};
 use crate::identity::IdentityInfo;
+use crate::incoming::{ListenerStatus, Offer};
 use crate::store::{self, CorruptFile, History, Settings};
 
 /// Everything the UI needs to draw its first screen.
@@ -32,6 +33,10 @@ pub struct AppStatus {
     pub host: Option<HostInfo>,
     /// The app data folder.
     pub data_dir: String,
+    /// Whether direct calls can reach us, and through which relay.
+    pub listener: ListenerStatus,
+    /// A call ringing now (the UI reloaded while it rang).
+    pub incoming: Option<Offer>,
 }
 
 /// The state for the first screen.
@@ -51,6 +56,8 @@ pub async fn app_status(state: State<'_, AppState>) -> Result<AppStatus> {
         call_no: state.calls.current()?,
         host: state.host.lock().await.as_ref().map(|h| h.info().clone()),
         data_dir: state.data_dir.display().to_string(),
+        listener: state.incoming.status(),
+        incoming: state.incoming.ringing(),
     })
 }
 
@@ -62,17 +69,21 @@ pub fn identity_begin_create(state: State<'_, AppState>) -> Result<Vec<String>> 
 
 /// Stores the new identity once the user has confirmed its words.
 #[tauri::command]
-pub fn identity_confirm_create(
+pub async fn identity_confirm_create(
     state: State<'_, AppState>,
     words: Vec<String>,
 ) -> Result<IdentityInfo> {
-    state.identities.confirm_create(&words)
+    let info = state.identities.confirm_create(&words)?;
+    refresh_listener(&state).await;
+    Ok(info)
 }
 
 /// Restores an identity from its 24 words.
 #[tauri::command]
-pub fn identity_restore(state: State<'_, AppState>, phrase: String) -> Result<IdentityInfo> {
-    state.identities.restore(&phrase)
+pub async fn identity_restore(state: State<'_, AppState>, phrase: String) -> Result<IdentityInfo> {
+    let info = state.identities.restore(&phrase)?;
+    refresh_listener(&state).await;
+    Ok(info)
 }
 
 /// The stored identity's 24 words, for a backup.
@@ -83,10 +94,15 @@ pub fn identity_words(state: State<'_, AppState>) -> Result<Vec<String>> {
 
 /// Replaces the preferences and writes them.
 #[tauri::command]
-pub fn save_settings(state: State<'_, AppState>, settings: Settings) -> Result<()> {
+pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Result<()> {
     if let Some(a) = &settings.alias {
         if a.chars().count() > 64 {
             return Err(AppError::invalid("name", "at most 64 characters"));
+        }
+    }
+    if let Some(r) = settings.receive_relay.as_deref().map(str::trim) {
+        if !r.is_empty() {
+            call::resolve(r)?;
         }
     }
     store::save(&state.paths.settings, &settings)?;
@@ -95,6 +111,7 @@ pub fn save_settings(state: State<'_, AppState>, settings: Settings) -> Result<(
         d.output = settings.audio_output.clone();
     }
     *lock_settings(&state)? = settings;
+    refresh_listener(&state).await;
     Ok(())
 }
 
@@ -144,13 +161,15 @@ pub async fn join_room(
     if room.len() > 128 {
         return Err(AppError::invalid("room", "at most 128 characters"));
     }
-    start(
+    let info = start(
         &state,
         relay,
         relay_fingerprint,
         CallTarget::Room(room.clone()),
         Some(room),
-    )
+    )?;
+    refresh_listener(&state).await;
+    Ok(info)
 }
 
 /// Calls someone by their identity fingerprint (they must be online at the relay).
@@ -162,13 +181,45 @@ pub async fn call_fingerprint(
     fingerprint: String,
 ) -> Result<CallInfo> {
     let fp = call::parse_fingerprint(&fingerprint)?;
-    start(
+    let info = start(
         &state,
         relay,
         relay_fingerprint,
         CallTarget::Direct(fp),
         None,
-    )
+    )?;
+    refresh_listener(&state).await;
+    Ok(info)
+}
+
+/// Answers the ringing call `id`: accept starts it (the call's info is returned),
+/// decline refuses it (`None`).
+#[tauri::command]
+pub async fn answer_call(
+    state: State<'_, AppState>,
+    id: u64,
+    accept: bool,
+) -> Result<Option<CallInfo>> {
+    state.incoming.answer(id, accept).await
+}
+
+/// Points the incoming-call listener at the relay the settings choose (after the
+/// identity, the settings, hosting or the last used relay changed). Without an
+/// identity, or with nothing to listen on, it stops.
+pub async fn refresh_listener(state: &AppState) {
+    let identity = match state.identities.require() {
+        Ok(i) => i,
+        Err(_) => {
+            state.incoming.set_target(None);
+            return;
+        }
+    };
+    let host = state.host.lock().await.as_ref().map(|h| h.info().clone());
+    let target = match state.settings.lock() {
+        Ok(s) => crate::incoming::choose_target(&s, host.as_ref()),
+        Err(_) => return,
+    };
+    state.incoming.set_target(target.map(|t| (t, identity)));
 }
 
 fn start(
@@ -237,15 +288,19 @@ pub async fn host_start(state: State<'_, AppState>) -> Result<HostInfo> {
     let h = Host::start(&listen, &state.data_dir.join("host-relay.key")).await?;
     let info = h.info().clone();
     *host = Some(h);
+    drop(host);
+    refresh_listener(&state).await;
     Ok(info)
 }
 
 /// Stops the embedded relay.
 #[tauri::command]
 pub async fn host_stop(state: State<'_, AppState>) -> Result<()> {
-    if let Some(h) = state.host.lock().await.take() {
+    let stopped = state.host.lock().await.take();
+    if let Some(h) = stopped {
         h.stop().await;
     }
+    refresh_listener(&state).await;
     Ok(())
 }
 

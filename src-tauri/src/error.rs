@@ -37,6 +37,10 @@ pub enum AppError {
     /// The command needs a running call.
     #[error("there is no call in progress")]
     NotInCall,
+    /// The incoming call being answered stopped ringing (the caller gave up, or it
+    /// was already answered).
+    #[error("that call is no longer ringing")]
+    CallGone,
     /// The engine refused to start or run the call.
     #[error("{0}")]
     Call(#[from] wzp_engine::EngineError),
@@ -60,6 +64,7 @@ impl AppError {
             Self::Storage { .. } => "storage",
             Self::AlreadyInCall => "already_in_call",
             Self::NotInCall => "not_in_call",
+            Self::CallGone => "call_gone",
             Self::Call(wzp_engine::EngineError::Config { .. }) => "invalid_input",
             Self::Call(wzp_engine::EngineError::Transport(_)) => "relay_unreachable",
             Self::Call(_) => "call",

@@ -15,6 +15,7 @@ pub mod commands;
 pub mod error;
 pub mod host;
 pub mod identity;
+pub mod incoming;
 pub mod logfile;
 pub mod media;
 pub mod store;
@@ -38,7 +39,9 @@ pub struct AppState {
     /// Preferences (the file is rewritten on every change).
     pub settings: Mutex<store::Settings>,
     /// The running call and the history.
-    pub calls: call::Calls,
+    pub calls: Arc<call::Calls>,
+    /// Being reachable for direct calls (the listener and the ringing offer).
+    pub incoming: incoming::Incoming,
     /// The embedded relay, when hosting.
     pub host: tokio::sync::Mutex<Option<host::Host>>,
     /// Files that did not parse at start-up (moved aside), for the UI to report.
@@ -100,19 +103,21 @@ impl AppState {
             }
             io
         });
-        let calls = call::Calls::new(
-            emit,
+        let calls = Arc::new(call::Calls::new(
+            emit.clone(),
             factory,
             history,
             paths.history.clone(),
             paths.pins.clone(),
-        );
+        ));
+        let incoming = incoming::Incoming::new(emit, calls.clone(), incoming::RING_TIME);
         Ok(Self {
             paths,
             data_dir,
             identities: identity::Identities::new(secrets),
             settings: Mutex::new(settings),
             calls,
+            incoming,
             host: tokio::sync::Mutex::new(None),
             notices,
             devices,
@@ -170,6 +175,11 @@ pub fn run() {
                 let _ = state.video.set(video::VideoView::attach(&w));
             }
             app.manage(state);
+            // Start receiving calls (if there is an identity and a relay to use).
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                commands::refresh_listener(&handle.state::<AppState>()).await;
+            });
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -182,6 +192,7 @@ pub fn run() {
             commands::list_audio_devices,
             commands::join_room,
             commands::call_fingerprint,
+            commands::answer_call,
             commands::hang_up,
             commands::mute,
             commands::camera,

@@ -101,6 +101,11 @@ pub struct Settings {
     pub audio_output: Option<String>,
     /// "light", "dark" or "system".
     pub theme: String,
+    /// Whether the app stays reachable for direct calls (a listener on a relay).
+    pub receive_calls: bool,
+    /// HOST:PORT of the relay to receive calls on; `None` is automatic: the relay on
+    /// this computer when hosting, else the last relay used.
+    pub receive_relay: Option<String>,
 }
 
 impl Default for Settings {
@@ -112,6 +117,8 @@ impl Default for Settings {
             audio_input: None,
             audio_output: None,
             theme: "system".into(),
+            receive_calls: true,
+            receive_relay: None,
         }
     }
 }

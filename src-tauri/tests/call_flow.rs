@@ -192,3 +192,155 @@ async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
     host.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A direct call to the app: the listener registers on the embedded relay, a headless
+/// peer dials the app's fingerprint, the offer reaches the UI, accept runs the call
+/// through the same manager (history "received"); then a second call is declined
+/// (the caller hears "declined", history "missed"/"declined").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incoming_call_is_answered_then_one_is_declined() {
+    use wzp_desktop::incoming::{INCOMING_CALL, INCOMING_ENDED, Incoming, LISTENER_STATE, Target};
+
+    let dir = tmp_dir();
+    let host = Host::start("127.0.0.1:0", &dir.join("host-relay.key")).await;
+    let Ok(host) = host else {
+        panic!("embedded relay did not start: {:?}", host.err());
+    };
+    let info = host.info().clone();
+    let rec = Arc::new(Recorder::default());
+    let history_path = dir.join("history.json");
+    let calls = Arc::new(Calls::new(
+        rec.clone(),
+        Box::new(silent),
+        History::default(),
+        history_path.clone(),
+        dir.join("relays.json"),
+    ));
+    let incoming = Incoming::new(rec.clone(), calls.clone(), Duration::from_secs(20));
+    let me = wzp_crypto::Identity::generate(&mut rand_core::OsRng);
+    let my_fp = me.fingerprint();
+    incoming.set_target(Some((
+        Target {
+            relay: info.local_address.clone(),
+            relay_fingerprint: Some(info.fingerprint.clone()),
+            alias: Some("app".into()),
+        },
+        me,
+    )));
+    wait_for(&rec, "listening", |n, p| {
+        n == LISTENER_STATE && p["state"] == "listening"
+    })
+    .await;
+
+    let Ok(fp) = RelayFingerprint::parse(&info.fingerprint) else {
+        panic!("bad relay fingerprint");
+    };
+    let Ok(addr) = info.local_address.parse() else {
+        panic!("bad address");
+    };
+    let dial = |alias: &str| {
+        let rc = RelayConfig {
+            addr,
+            server_name: "localhost".into(),
+            trust: Trust::Pinned(fp),
+            token: None,
+        };
+        let mut cfg = CallConfig::new(rc, wzp_crypto::Identity::generate(&mut rand_core::OsRng));
+        cfg.alias = Some(alias.into());
+        match Call::start(cfg, CallTarget::Direct(my_fp), silent()) {
+            Ok(c) => c,
+            Err(e) => panic!("peer call did not start: {e}"),
+        }
+    };
+
+    // 1: answered.
+    let (peer, _pe) = dial("caller");
+    let offer = wait_for(&rec, "the offer", |n, _| n == INCOMING_CALL).await;
+    assert_eq!(offer["alias"], "caller");
+    assert!(matches!(incoming.ringing(), Some(o) if o.alias.as_deref() == Some("caller")));
+    let id = offer["id"].as_u64().unwrap_or_default();
+    // A wrong id is refused without touching the ringing call.
+    assert!(matches!(
+        incoming.answer(id + 100, true).await,
+        Err(wzp_desktop::AppError::CallGone)
+    ));
+    let started = incoming.answer(id, true).await;
+    let Ok(Some(started)) = started else {
+        panic!("accept failed: {started:?}");
+    };
+    wait_for(&rec, "active", |n, p| {
+        n == CALL_EVENT
+            && p["call_no"] == started.call_no
+            && p["event"]["event"] == "state"
+            && p["event"]["state"] == "active"
+    })
+    .await;
+    let joined = wait_for(&rec, "the caller joined", |n, p| {
+        n == CALL_EVENT && p["event"]["event"] == "participant_joined"
+    })
+    .await;
+    assert_eq!(joined["event"]["alias"], "caller");
+    assert!(calls.with_call(Call::hang_up).is_ok());
+    let ended = wait_for(&rec, "call-ended", |n, _| n == CALL_ENDED).await;
+    assert_eq!(ended["entry"]["direction"], "received");
+    let _ = peer.wait().await;
+
+    // The listener registers again after the call; a second caller is declined.
+    let mut relisten = false;
+    for _ in 0..200 {
+        let n = rec
+            .0
+            .lock()
+            .map(|v| {
+                v.iter()
+                    .filter(|(n, p)| n == LISTENER_STATE && p["state"] == "listening")
+                    .count()
+            })
+            .unwrap_or(0);
+        if n >= 2 {
+            relisten = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        relisten,
+        "the listener did not register again after the call"
+    );
+    let (peer2, _pe2) = dial("second");
+    let offer2 = wait_for(&rec, "the second offer", |n, p| {
+        n == INCOMING_CALL && p["alias"] == "second"
+    })
+    .await;
+    let id2 = offer2["id"].as_u64().unwrap_or_default();
+    assert!(matches!(incoming.answer(id2, false).await, Ok(None)));
+    let gone = wait_for(&rec, "declined", |n, p| {
+        n == INCOMING_ENDED && p["outcome"] == "declined"
+    })
+    .await;
+    assert_eq!(gone["entry"]["direction"], "missed");
+    let reason = peer2.wait().await;
+    assert!(
+        matches!(reason, wzp_engine::EndReason::Declined),
+        "caller saw {reason:?}"
+    );
+    let (saved, _) = match store::load_or_default::<History>(&history_path) {
+        Ok(x) => x,
+        Err(e) => panic!("history not readable: {e}"),
+    };
+    let kinds: Vec<_> = saved
+        .entries
+        .iter()
+        .map(|e| (format!("{:?}", e.direction), e.end_reason.clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("Missed".to_string(), "declined".to_string()),
+            ("Received".to_string(), "local_hangup".to_string())
+        ]
+    );
+    incoming.set_target(None);
+    host.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
