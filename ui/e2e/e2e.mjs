@@ -5,7 +5,10 @@
 // Flow: first run creates an identity (24 words, confirm step) stored in the secret
 // store -> host a relay on this computer -> a headless `wzp call` peer joins a room on
 // it -> the app joins, the peer appears, codes show, M mutes (the peer sees it) ->
-// hang up writes a history entry -> a restarted app keeps identity and history.
+// hang up writes a history entry -> a headless caller dials the app (it listens on the
+// relay it hosts), the app rings, Accept answers, hang up writes "received" -> a second
+// caller is declined with Escape ("missed"/"declined") -> a restarted app keeps identity
+// and history.
 // Screenshots go to $E2E_OUT.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
@@ -75,6 +78,19 @@ const textOf = (css) => retry(async () => text(await find(css)));
 const clickCss = (css) => retry(async () => click(await find(css)));
 const attr = async (e, a) => wd("GET", `/session/${sid}/element/${e}/attribute/${a}`);
 const click = async (e) => wd("POST", `/session/${sid}/element/${e}/click`, {});
+// Clicks `css` until `doneCss` appears (a click that lands while the view is being
+// redrawn can be lost); fails if it never does.
+async function clickUntil(css, doneCss, what, tries = 4) {
+  for (let i = 0; i < tries; i++) {
+    await clickCss(css).catch((e) => log(`click ${css}:`, String(e.message).slice(0, 400)));
+    try {
+      return await waitFor(doneCss, what, 4000);
+    } catch (e) {
+      if (i === tries - 1) throw e;
+      log(`${what}: not yet after click ${i + 1}, clicking again`);
+    }
+  }
+}
 async function type(e, t) {
   await wd("POST", `/session/${sid}/element/${e}/clear`, {});
   await wd("POST", `/session/${sid}/element/${e}/value`, { text: t });
@@ -219,8 +235,7 @@ try {
   await waitFor("#stats", "the stats panel", 5000);
   await shot("05-stats");
 
-  await clickCss("#hangup-button");
-  await waitFor("#call-state[data-state=ended]", "the call to end", 15000);
+  await clickUntil("#hangup-button", "#call-state[data-state=ended]", "the call to end");
   await shot("06-ended");
   await clickCss("#back-home");
   await waitFor("#recent-list li[data-target=e2e-room]", "the history entry", 10000);
@@ -231,6 +246,73 @@ try {
   if (!hist.entries[0].participants.some((p) => p.alias === "e2e-peer"))
     throw new Error("history.json does not list the peer");
   log("history.json has the call with the peer");
+
+  // Incoming direct call: the app listens on the relay it hosts; a headless caller
+  // dials the app's fingerprint, the app rings, Accept answers it.
+  await waitFor("#listener-status[data-state=listening]", "the app to be reachable for calls", 20000);
+  log("listener:", await textOf("#listener-status"));
+  const dialApp = (name) => {
+    const c = spawn(wzp, [
+      "call", "--relay", relayAddr, "--relay-fingerprint", relayFp, "--to", myFp, "--ephemeral",
+      "--name", name, "--audio-in", "tone", "--json",
+    ], { stdio: ["ignore", "pipe", "pipe"] });
+    c.out = "";
+    c.stdout.on("data", (d) => (c.out += d));
+    c.stderr.on("data", (d) => (c.out += d));
+    return c;
+  };
+  const caller = dialApp("e2e-caller");
+  try {
+    await waitFor("#incoming", "the incoming-call screen", 20000, async (e) => (await text(e)).includes("e2e-caller"));
+    const ringing = await wd("POST", `/session/${sid}/execute/sync`, { script: "return document.body.dataset.ringing;", args: [] });
+    if (ringing !== "true") throw new Error(`the app does not ring (data-ringing=${ringing})`);
+    // The ringing sound plays (2 s loop) through the session's PulseAudio null sink.
+    await waitFor("body[data-ring-sound^=playing]", "the ringing sound to play", 5000).catch(async (e) => {
+      const st = await wd("POST", `/session/${sid}/execute/sync`, { script: "return document.body.dataset.ringSound;", args: [] });
+      throw new Error(`${e.message}; ring sound state: ${st}`);
+    });
+    const ringSound = await wd("POST", `/session/${sid}/execute/sync`, { script: "return document.body.dataset.ringSound;", args: [] });
+    if (!/^playing 2\.00$/.test(ringSound)) throw new Error(`unexpected ringing sound: ${ringSound}`);
+    log("ringing sound:", ringSound);
+    const focused = await wd("POST", `/session/${sid}/execute/sync`, { script: "return document.activeElement && document.activeElement.id;", args: [] });
+    if (focused !== "accept-call") throw new Error(`Accept does not have the keyboard focus (${focused})`);
+    await shot("10-incoming");
+    await clickCss("#accept-call");
+    await waitFor("#call-state[data-state=active]", "the answered call to be active", 30000);
+    await waitFor("#participants li[data-fp]", "the caller in the participant list", 30000,
+      async (e) => (await text(e)).includes("e2e-caller"));
+    await shot("11-answered");
+    await clickUntil("#hangup-button", "#call-state[data-state=ended]", "the answered call to end");
+    await clickCss("#back-home");
+    await waitFor("#recent-list li[data-direction=received]", "the received call in history", 10000);
+    const h2 = JSON.parse(readFileSync(join(dataDir, "history.json"), "utf8")).entries?.[0];
+    if (h2?.direction !== "received" || h2.end_reason !== "local_hangup" || !h2.participants.some((p) => p.alias === "e2e-caller"))
+      throw new Error(`history.json: unexpected entry for the answered call ${JSON.stringify(h2)}`);
+    log("answered call written to history:", h2.direction, h2.end_reason);
+  } finally {
+    caller.kill("SIGTERM");
+    if (caller.out) writeFileSync(join(out, "caller.log"), caller.out);
+  }
+
+  // A second caller is declined with the keyboard (Escape): history says so.
+  await waitFor("#listener-status[data-state=listening]", "the app to listen again after the call", 20000);
+  const caller2 = dialApp("e2e-caller-2");
+  try {
+    await waitFor("#incoming", "the second incoming call", 20000, async (e) => (await text(e)).includes("e2e-caller-2"));
+    await press("\uE00C"); // Escape
+    await waitFor("#recent-list li[data-direction=missed][data-reason=declined]", "the declined call in history", 10000);
+    const h3 = JSON.parse(readFileSync(join(dataDir, "history.json"), "utf8")).entries?.[0];
+    if (h3?.direction !== "missed" || h3.end_reason !== "declined")
+      throw new Error(`history.json: unexpected entry for the declined call ${JSON.stringify(h3)}`);
+    const end = Date.now() + 10000;
+    while (!/declined/i.test(caller2.out) && Date.now() < end) await sleep(200);
+    if (!/declined/i.test(caller2.out)) throw new Error("the caller was not told the call was declined");
+    await shot("12-declined");
+    log("declined call: caller told, history has it");
+  } finally {
+    caller2.kill("SIGTERM");
+    if (caller2.out) writeFileSync(join(out, "caller2.log"), caller2.out);
+  }
 
   // Restart: identity and history survive.
   await endSession();

@@ -2,6 +2,7 @@
 // Command and argument names here are the contract with the Rust side.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { ListenerStatus, Offer, OfferEnded } from "./incoming";
 import type { CallInfo, CallStats, EndReason, EngineEvent, VideoLayout } from "./state";
 
 export interface IdentityInfo {
@@ -21,6 +22,8 @@ export interface Settings {
   audio_input: string | null;
   audio_output: string | null;
   theme: string;
+  receive_calls: boolean;
+  receive_relay: string | null;
 }
 
 export interface HistoryPeer {
@@ -59,6 +62,8 @@ export interface AppStatus {
   call_no: number | null;
   host: HostInfo | null;
   data_dir: string;
+  listener: ListenerStatus;
+  incoming: Offer | null;
 }
 
 export interface Device {
@@ -85,6 +90,7 @@ export const api = {
     invoke<CallInfo>("join_room", { relay, relayFingerprint, room }),
   callFingerprint: (relay: string, relayFingerprint: string | null, fingerprint: string) =>
     invoke<CallInfo>("call_fingerprint", { relay, relayFingerprint, fingerprint }),
+  answerCall: (id: number, accept: boolean) => invoke<CallInfo | null>("answer_call", { id, accept }),
   hangUp: () => invoke<void>("hang_up"),
   mute: (on: boolean) => invoke<void>("mute", { on }),
   camera: (on: boolean) => invoke<void>("camera", { on }),
@@ -106,4 +112,16 @@ export function onCallEnded(f: (e: CallEnded) => void): Promise<UnlistenFn> {
 
 export function onAppError(f: (e: { kind: string; message: string }) => void): Promise<UnlistenFn> {
   return listen<{ kind: string; message: string }>("app-error", (m) => f(m.payload));
+}
+
+export function onListenerState(f: (st: ListenerStatus) => void): Promise<UnlistenFn> {
+  return listen<ListenerStatus>("listener-state", (m) => f(m.payload));
+}
+
+export function onIncomingCall(f: (o: Offer) => void): Promise<UnlistenFn> {
+  return listen<Offer>("incoming-call", (m) => f(m.payload));
+}
+
+export function onIncomingEnded(f: (e: OfferEnded) => void): Promise<UnlistenFn> {
+  return listen<OfferEnded>("incoming-ended", (m) => f(m.payload));
 }

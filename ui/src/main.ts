@@ -2,7 +2,20 @@
 // screen from `model`; pure logic (state reducer, formatting, backup check, shortcuts)
 // lives in modules with unit tests. Strings come from strings.ts only.
 import "./style.css";
-import { api, onAppError, onCallEnded, onCallEvent, type AppStatus, type Device, type HostInfo } from "./api";
+import ringUrl from "./assets/ring.wav?inline";
+import {
+  api,
+  onAppError,
+  onCallEnded,
+  onCallEvent,
+  onIncomingCall,
+  onIncomingEnded,
+  onListenerState,
+  type AppStatus,
+  type Device,
+  type HostInfo,
+} from "./api";
+import { callerName, historyTitle, listenerText, offerEndedNotice, type ListenerStatus, type Offer } from "./incoming";
 import { checkAnswers, pickPositions, splitPhrase } from "./confirm";
 import {
   describeEnd,
@@ -60,6 +73,9 @@ const model: {
   devices: Device[] | null;
   backupWords: string[] | null;
   settingsNote: string | null;
+  /** The call ringing now (shown over every other screen). */
+  incoming: Offer | null;
+  listener: ListenerStatus | null;
 } = {
   screen: { name: "loading" },
   status: null,
@@ -71,7 +87,59 @@ const model: {
   devices: null,
   backupWords: null,
   settingsNote: null,
+  incoming: null,
+  listener: null,
 };
+
+// The ringing sound (assets/ring.wav, made by scripts/make-ring.py), looped while a call
+// rings. Inlined as a data: URL: WebKitGTK cannot play media from the app's tauri://
+// scheme (tauri-apps/tauri#3725). A machine without a sound output stays silent.
+let ringer: HTMLAudioElement | null = null;
+
+function ring(on: boolean): void {
+  if (on) {
+    ringer ??= Object.assign(new Audio(ringUrl), { loop: true });
+    ringer.currentTime = 0;
+    const r = ringer;
+    // data-ring-sound says whether it really plays (the end-to-end test checks it).
+    r.play().then(
+      () => { document.body.dataset.ringSound = `playing ${r.duration.toFixed(2)}`; },
+      (e) => {
+        console.warn("ringing sound", e);
+        document.body.dataset.ringSound = `failed ${e instanceof Error ? e.name : String(e)}`;
+      },
+    );
+  } else if (ringer) {
+    ringer.pause();
+    document.body.dataset.ringSound = "stopped";
+  }
+  document.body.dataset.ringing = on ? "true" : "false";
+}
+
+function showIncoming(o: Offer | null): void {
+  const was = model.incoming;
+  model.incoming = o;
+  ring(o !== null);
+  render();
+  // Focus Accept when the call starts ringing, so Enter answers it.
+  if (o && was?.id !== o.id) document.getElementById("accept-call")?.focus();
+}
+
+function answer(accept: boolean): void {
+  const o = model.incoming;
+  if (!o) return;
+  guarded(async () => {
+    try {
+      const info = await api.answerCall(o.id, accept);
+      if (info) enterCall(info);
+    } finally {
+      if (model.incoming?.id === o.id) {
+        model.incoming = null;
+        ring(false);
+      }
+    }
+  });
+}
 
 /** Applies the theme preference ("system" follows the OS). */
 function applyTheme(theme: string | undefined): void {
@@ -135,6 +203,7 @@ async function refreshStatus(): Promise<void> {
   const st = await api.status();
   model.status = st;
   model.host = st.host;
+  model.listener = st.listener;
   for (const n of st.notices) addBanner({ text: s.corruptNotice(n.path, n.moved_to), detail: n.error, kind: "warning" });
   st.notices = [];
   if (st.identity_error) {
@@ -155,6 +224,29 @@ async function start(): Promise<void> {
   applyTheme(st?.settings.theme);
   model.screen = st?.identity ? { name: "home" } : { name: "welcome" };
   render();
+  if (st?.incoming) showIncoming(st.incoming);
+}
+
+function incomingScreen(o: Offer): HTMLElement {
+  const name = callerName(o.from, o.alias);
+  return h(
+    "section",
+    { id: "incoming", class: "card narrow incoming", role: "alertdialog", "aria-modal": "true", "aria-labelledby": "incoming-title", "aria-describedby": "incoming-from" },
+    h("h1", { id: "incoming-title" }, s.incomingTitle),
+    h("p", { id: "incoming-from", class: "caller" }, s.incomingFrom(name)),
+    h("dl", {},
+      h("dt", {}, s.incomingFingerprint), h("dd", { class: "mono", id: "incoming-fingerprint" }, formatFingerprint(o.from)),
+    ),
+    h("p", {}, s.incomingUnknown),
+    h("p", { class: "hint" }, s.incomingVia(o.relay)),
+    h(
+      "div",
+      { class: "row" },
+      h("button", { id: "accept-call", class: "primary", "aria-keyshortcuts": "Enter A", disabled: model.busy, onclick: () => answer(true) }, s.accept),
+      h("button", { id: "decline-call", class: "danger", "aria-keyshortcuts": "Escape D", disabled: model.busy, onclick: () => answer(false) }, s.decline),
+    ),
+    h("p", { class: "hint" }, s.incomingKeys),
+  );
 }
 
 function toggleMute(): void {
@@ -366,6 +458,8 @@ function home(): HTMLElement {
       { class: "card", "aria-labelledby": "me-title" },
       h("h2", { id: "me-title" }, s.yourFingerprint),
       h("p", { class: "mono", id: "fingerprint" }, formatFingerprint(fp), " ", copyButton(formatFingerprint(fp))),
+      h("p", { id: "listener-status", role: "status", "data-state": model.listener?.state ?? "off", class: model.listener?.state === "retrying" ? "error" : "" },
+        listenerText(model.listener, settings?.receive_calls ?? true)),
       h("form", { class: "row", onsubmit: (e: Event) => {
         e.preventDefault();
         const cur = model.status?.settings;
@@ -406,8 +500,8 @@ function home(): HTMLElement {
             ...entries.slice(0, 20).map((en) =>
               h(
                 "li",
-                { "data-target": en.target, "data-reason": en.end_reason },
-                h("strong", {}, en.direction === "room" ? s.recentRoom(en.target) : s.recentDirect(shortFingerprint(en.target))),
+                { "data-target": en.target, "data-reason": en.end_reason, "data-direction": en.direction },
+                h("strong", {}, historyTitle(en)),
                 " · ",
                 timeAgo(en.started_unix),
                 " · ",
@@ -451,7 +545,13 @@ function settingsCard(): HTMLElement {
       audio_input: devs ? pick("mic-select") || null : cur.audio_input,
       audio_output: devs ? pick("speaker-select") || null : cur.audio_output,
       theme: pick("theme-select") || "system",
+      receive_calls: (document.getElementById("receive-calls") as HTMLInputElement | null)?.checked ?? cur.receive_calls,
+      receive_relay: value("receive-relay") || null,
     };
+    if (next.receive_relay && !isRelayAddress(next.receive_relay)) {
+      showError({ kind: "invalid_input", message: `relay: “${next.receive_relay}” is not HOST:PORT` });
+      return;
+    }
     guarded(async () => {
       await api.saveSettings(next);
       if (model.status) model.status.settings = next;
@@ -470,6 +570,10 @@ function settingsCard(): HTMLElement {
           select("speaker-select", s.speakerLabel, opts("output"), st?.audio_output ?? ""))
       : h("button", { type: "button", id: "load-devices", onclick: () => guarded(async () => { model.devices = await api.listAudioDevices(); }) }, s.loadDevices),
     select("theme-select", s.themeLabel, Object.entries(s.themes), st?.theme ?? "system"),
+    h("div", { class: "field check" },
+      h("input", { type: "checkbox", id: "receive-calls", checked: st?.receive_calls ?? true }),
+      h("label", { for: "receive-calls" }, s.receiveCallsLabel)),
+    field("receive-relay", s.receiveRelayLabel, { value: st?.receive_relay ?? "", placeholder: model.listener?.relay ?? "", spellcheck: "false" }),
     h("div", { class: "row" },
       h("button", { type: "submit", id: "save-settings" }, s.saveSettings),
       h("button", {
@@ -613,7 +717,37 @@ function banners(): HTMLElement | null {
   );
 }
 
+// The call view redraws up to ten times a second. A click whose mouse-down and
+// mouse-up land on two different copies of a button does nothing (seen with hang up),
+// so redraws wait while a pointer button is held (at most a second, in case the
+// release happens outside the window).
+let pointerHeld = false;
+let renderWaiting = false;
+let pointerTimer: ReturnType<typeof setTimeout> | undefined;
+
+function pointerReleased(): void {
+  pointerHeld = false;
+  clearTimeout(pointerTimer);
+  if (renderWaiting) {
+    renderWaiting = false;
+    // After the click event that follows this release has been handled.
+    setTimeout(render, 0);
+  }
+}
+
+document.addEventListener("pointerdown", () => {
+  pointerHeld = true;
+  clearTimeout(pointerTimer);
+  pointerTimer = setTimeout(pointerReleased, 1000);
+}, { capture: true });
+document.addEventListener("pointerup", pointerReleased, { capture: true });
+document.addEventListener("pointercancel", pointerReleased, { capture: true });
+
 function render(): void {
+  if (pointerHeld) {
+    renderWaiting = true;
+    return;
+  }
   const focusedId = document.activeElement?.id;
   const kept = new Map<string, string>();
   root.querySelectorAll("input, textarea").forEach((el) => {
@@ -631,6 +765,7 @@ function render(): void {
     case "home": body = home(); break;
     case "call": body = model.call ? callScreen(model.call) : home(); break;
   }
+  if (model.incoming) body = incomingScreen(model.incoming);
   root.replaceChildren(...[banners(), body].filter((x): x is HTMLElement => x !== null));
   // Redraws must not lose what the user is typing or where the focus is.
   kept.forEach((v, id) => {
@@ -674,6 +809,17 @@ document.addEventListener("scroll", reportVideoLayout, { capture: true, passive:
 // --- wiring ----------------------------------------------------------------------
 
 document.addEventListener("keydown", (e) => {
+  if (model.incoming) {
+    const k = e.key.toLowerCase();
+    if (k === "escape" || k === "d") {
+      e.preventDefault();
+      answer(false);
+    } else if (k === "a") {
+      e.preventDefault();
+      answer(true);
+    }
+    return;
+  }
   if (model.screen.name !== "call") return;
   const t = e.target as HTMLElement | null;
   const action = shortcutFor({ key: e.key, ctrlKey: e.ctrlKey, metaKey: e.metaKey, altKey: e.altKey, targetTag: t?.tagName, editable: t?.isContentEditable });
@@ -710,6 +856,26 @@ onCallEnded((e) => {
 });
 
 onAppError((e) => showError(e));
+
+onListenerState((st) => {
+  model.listener = st;
+  // Only the status line changes: a full redraw of home would disturb typing.
+  const el = document.getElementById("listener-status");
+  if (!el) return;
+  el.textContent = listenerText(st, model.status?.settings.receive_calls ?? true);
+  el.dataset.state = st.state;
+  el.classList.toggle("error", st.state === "retrying");
+});
+
+onIncomingCall((o) => showIncoming(o));
+
+onIncomingEnded((e) => {
+  if (e.entry && model.status) model.status.history.entries = [e.entry, ...model.status.history.entries];
+  const notice = offerEndedNotice(e);
+  if (notice) addBanner({ text: notice, kind: "info" });
+  if (model.incoming?.id === e.id && e.outcome !== "answered") showIncoming(null);
+  else render();
+});
 
 render();
 start();
