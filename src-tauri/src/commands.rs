@@ -11,7 +11,7 @@ use crate::error::{AppError, Result};
 use crate::host::{Host, HostInfo};
 use crate::identity::IdentityInfo;
 use crate::incoming::{ListenerStatus, Offer};
-use crate::store::{self, CorruptFile, History, Settings};
+use crate::store::{self, Contact, Contacts, CorruptFile, History, Settings};
 
 /// Everything the UI needs to draw its first screen.
 #[derive(Debug, Serialize)]
@@ -37,6 +37,8 @@ pub struct AppStatus {
     pub listener: ListenerStatus,
     /// A call ringing now (the UI reloaded while it rang).
     pub incoming: Option<Offer>,
+    /// Saved contacts, by name.
+    pub contacts: Contacts,
 }
 
 /// The state for the first screen.
@@ -58,6 +60,7 @@ pub async fn app_status(state: State<'_, AppState>) -> Result<AppStatus> {
         data_dir: state.data_dir.display().to_string(),
         listener: state.incoming.status(),
         incoming: state.incoming.ringing(),
+        contacts: lock_contacts(&state)?.clone(),
     })
 }
 
@@ -308,6 +311,58 @@ pub async fn host_stop(state: State<'_, AppState>) -> Result<()> {
 #[tauri::command]
 pub fn clear_history(state: State<'_, AppState>) -> Result<()> {
     state.calls.clear_history()
+}
+
+/// Saves a contact (or renames one), optionally setting its verified mark. The
+/// fingerprint is checked with the protocol's parser, so a typo is refused here.
+#[tauri::command]
+pub fn add_contact(
+    state: State<'_, AppState>,
+    name: String,
+    fingerprint: String,
+    verified: Option<bool>,
+) -> Result<Contact> {
+    let fp = call::parse_fingerprint(&fingerprint)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    update_contacts(&state, |c| c.upsert(&name, &fp, verified, now))
+}
+
+/// Marks a contact as verified (the user compared safety numbers) or not.
+#[tauri::command]
+pub fn set_contact_verified(
+    state: State<'_, AppState>,
+    fingerprint: String,
+    verified: bool,
+) -> Result<Contact> {
+    let fp = call::parse_fingerprint(&fingerprint)?;
+    update_contacts(&state, |c| c.set_verified(&fp, verified))
+}
+
+/// Removes a contact (nothing happens if it is not there).
+#[tauri::command]
+pub fn remove_contact(state: State<'_, AppState>, fingerprint: String) -> Result<()> {
+    let fp = call::parse_fingerprint(&fingerprint)?;
+    update_contacts(&state, |c| Ok(c.remove(&fp))).map(|_| ())
+}
+
+/// Applies a change to a copy of the contacts, writes the file, and only then keeps
+/// the change (so memory and disk never disagree after a failed write).
+fn update_contacts<T>(state: &AppState, f: impl FnOnce(&mut Contacts) -> Result<T>) -> Result<T> {
+    let mut contacts = lock_contacts(state)?;
+    let mut next = contacts.clone();
+    let out = f(&mut next)?;
+    store::save(&state.paths.contacts, &next)?;
+    *contacts = next;
+    Ok(out)
+}
+
+fn lock_contacts(state: &AppState) -> Result<std::sync::MutexGuard<'_, Contacts>> {
+    state
+        .contacts
+        .lock()
+        .map_err(|_| AppError::Internal("contacts lock poisoned".into()))
 }
 
 fn lock_settings(state: &AppState) -> Result<std::sync::MutexGuard<'_, Settings>> {

@@ -7,8 +7,8 @@
 //! as `{ kind, message }`). Engine events are forwarded as they come (see [`call`]).
 //!
 //! Files in the app data folder (`WZP_DATA_DIR` overrides it): `settings.json`,
-//! `history.json`, `relays.json` (relay pins), `host-relay.key` (the embedded relay's
-//! TLS key). The identity seed is only in the OS secret store.
+//! `history.json`, `contacts.json`, `relays.json` (relay pins), `host-relay.key` (the
+//! embedded relay's TLS key). The identity seed is only in the OS secret store.
 
 pub mod call;
 pub mod commands;
@@ -38,6 +38,8 @@ pub struct AppState {
     pub identities: identity::Identities,
     /// Preferences (the file is rewritten on every change).
     pub settings: Mutex<store::Settings>,
+    /// Saved contacts (the file is rewritten on every change).
+    pub contacts: Mutex<store::Contacts>,
     /// The running call and the history.
     pub calls: Arc<call::Calls>,
     /// Being reachable for direct calls (the listener and the ringing offer).
@@ -81,6 +83,8 @@ impl AppState {
         notices.extend(bad);
         let (history, bad) = store::load_or_default::<store::History>(&paths.history)?;
         notices.extend(bad);
+        let (contacts, bad) = store::load_or_default::<store::Contacts>(&paths.contacts)?;
+        notices.extend(bad);
         let devices = Arc::new(Mutex::new(media::DeviceChoice {
             input: settings.audio_input.clone(),
             output: settings.audio_output.clone(),
@@ -116,6 +120,7 @@ impl AppState {
             data_dir,
             identities: identity::Identities::new(secrets),
             settings: Mutex::new(settings),
+            contacts: Mutex::new(contacts),
             calls,
             incoming,
             host: tokio::sync::Mutex::new(None),
@@ -200,6 +205,9 @@ pub fn run() {
             commands::host_start,
             commands::host_stop,
             commands::clear_history,
+            commands::add_contact,
+            commands::set_contact_verified,
+            commands::remove_contact,
             commands::video_layout,
         ])
         .run(tauri::generate_context!());

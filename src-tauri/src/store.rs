@@ -203,6 +203,107 @@ impl History {
     }
 }
 
+/// Someone the user saved: a name for a fingerprint, and whether the user has checked
+/// (by comparing safety numbers) that the fingerprint really is theirs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// The name the user gave.
+    pub name: String,
+    /// Identity fingerprint, in its display form (8 groups of 4 hex digits).
+    pub fingerprint: String,
+    /// The user compared the safety number with this person.
+    #[serde(default)]
+    pub verified: bool,
+    /// When it was added, seconds since the Unix epoch.
+    #[serde(default)]
+    pub added_unix: u64,
+}
+
+/// The contact list, sorted by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Contacts {
+    /// The contacts.
+    pub contacts: Vec<Contact>,
+}
+
+impl Contacts {
+    /// Longest name accepted.
+    pub const MAX_NAME: usize = 64;
+    /// Most contacts kept (a bound on the file, not a limit anyone should meet).
+    pub const MAX: usize = 1000;
+
+    /// The contact with this fingerprint.
+    #[must_use]
+    pub fn find(&self, fp: &wzp_proto::Fingerprint) -> Option<&Contact> {
+        let key = fp.to_string();
+        self.contacts.iter().find(|c| c.fingerprint == key)
+    }
+
+    /// Adds a contact, or renames an existing one (its verified mark is kept).
+    /// `verified: Some(_)` also sets the mark.
+    pub fn upsert(
+        &mut self,
+        name: &str,
+        fp: &wzp_proto::Fingerprint,
+        verified: Option<bool>,
+        now_unix: u64,
+    ) -> Result<Contact> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(AppError::invalid("name", "enter a name for the contact"));
+        }
+        if name.chars().count() > Self::MAX_NAME {
+            return Err(AppError::invalid("name", "at most 64 characters"));
+        }
+        let key = fp.to_string();
+        let contact = match self.contacts.iter_mut().find(|c| c.fingerprint == key) {
+            Some(c) => {
+                c.name = name.to_string();
+                if let Some(v) = verified {
+                    c.verified = v;
+                }
+                c.clone()
+            }
+            None => {
+                if self.contacts.len() >= Self::MAX {
+                    return Err(AppError::invalid("contacts", "the contact list is full"));
+                }
+                let c = Contact {
+                    name: name.to_string(),
+                    fingerprint: key,
+                    verified: verified.unwrap_or(false),
+                    added_unix: now_unix,
+                };
+                self.contacts.push(c.clone());
+                c
+            }
+        };
+        self.contacts.sort_by_key(|c| c.name.to_lowercase());
+        Ok(contact)
+    }
+
+    /// Sets or clears the verified mark of an existing contact.
+    pub fn set_verified(&mut self, fp: &wzp_proto::Fingerprint, verified: bool) -> Result<Contact> {
+        let key = fp.to_string();
+        let c = self
+            .contacts
+            .iter_mut()
+            .find(|c| c.fingerprint == key)
+            .ok_or_else(|| AppError::invalid("fingerprint", "not in your contacts"))?;
+        c.verified = verified;
+        Ok(c.clone())
+    }
+
+    /// Removes a contact; whether it was there.
+    pub fn remove(&mut self, fp: &wzp_proto::Fingerprint) -> bool {
+        let key = fp.to_string();
+        let before = self.contacts.len();
+        self.contacts.retain(|c| c.fingerprint != key);
+        self.contacts.len() != before
+    }
+}
+
 /// Where the app keeps its files.
 #[derive(Debug, Clone)]
 pub struct Paths {
@@ -212,6 +313,8 @@ pub struct Paths {
     pub history: PathBuf,
     /// `relays.json`, the relay pin store (same format as the CLI's).
     pub pins: PathBuf,
+    /// `contacts.json`.
+    pub contacts: PathBuf,
 }
 
 impl Paths {
@@ -222,6 +325,7 @@ impl Paths {
             settings: dir.join("settings.json"),
             history: dir.join("history.json"),
             pins: dir.join("relays.json"),
+            contacts: dir.join("contacts.json"),
         }
     }
 }
@@ -309,6 +413,70 @@ mod tests {
         }
         assert_eq!(h.entries.len(), History::MAX);
         assert_eq!(h.entries[0].started_unix, History::MAX as u64 + 4);
+    }
+
+    fn fp(n: u8) -> wzp_proto::Fingerprint {
+        wzp_proto::Fingerprint([n; 16])
+    }
+
+    #[test]
+    fn contacts_add_rename_verify_remove() {
+        let mut c = Contacts::default();
+        let a = c.upsert(" Zoe ", &fp(1), None, 5);
+        assert!(matches!(&a, Ok(x) if x.name == "Zoe" && !x.verified && x.added_unix == 5));
+        assert!(c.upsert("adam", &fp(2), Some(true), 6).is_ok());
+        // Sorted by name, case-insensitively.
+        let names: Vec<_> = c.contacts.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["adam", "Zoe"]);
+        // Renaming keeps the mark and the added time; no duplicate.
+        assert!(c.set_verified(&fp(1), true).is_ok());
+        let r = c.upsert("Zoé", &fp(1), None, 9);
+        assert!(matches!(&r, Ok(x) if x.verified && x.added_unix == 5));
+        assert_eq!(c.contacts.len(), 2);
+        assert_eq!(c.find(&fp(1)).map(|x| x.name.as_str()), Some("Zoé"));
+        assert_eq!(
+            c.find(&fp(1)).map(|x| x.fingerprint.clone()),
+            Some(fp(1).to_string()),
+            "stored in display form"
+        );
+        assert!(c.remove(&fp(1)));
+        assert!(!c.remove(&fp(1)));
+        assert!(c.find(&fp(1)).is_none());
+        assert!(matches!(
+            c.set_verified(&fp(1), true),
+            Err(AppError::InvalidInput {
+                field: "fingerprint",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn contact_names_are_checked() {
+        let mut c = Contacts::default();
+        assert!(matches!(
+            c.upsert("   ", &fp(1), None, 0),
+            Err(AppError::InvalidInput { field: "name", .. })
+        ));
+        assert!(c.upsert(&"x".repeat(65), &fp(1), None, 0).is_err());
+        assert!(c.upsert(&"é".repeat(64), &fp(1), None, 0).is_ok());
+    }
+
+    #[test]
+    fn contacts_file_round_trips_and_a_corrupt_one_is_kept_aside() {
+        let d = tmp_dir("contacts");
+        let p = Paths::in_dir(&d).contacts;
+        let mut c = Contacts::default();
+        assert!(c.upsert("Ana", &fp(3), Some(true), 1).is_ok());
+        assert!(save(&p, &c).is_ok());
+        assert!(matches!(load_or_default::<Contacts>(&p), Ok((b, None)) if b == c));
+        assert!(std::fs::write(&p, b"[1,2").is_ok());
+        let r = load_or_default::<Contacts>(&p);
+        let Ok((empty, Some(bad))) = r else {
+            panic!("expected a corrupt-file report, got {r:?}");
+        };
+        assert_eq!(empty, Contacts::default());
+        assert_eq!(std::fs::read(&bad.moved_to).unwrap_or_default(), b"[1,2");
     }
 
     #[test]
