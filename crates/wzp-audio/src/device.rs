@@ -134,40 +134,88 @@ struct Open<T> {
     info: DeviceInfo,
 }
 
-/// The shared reaction to backend errors of a capture or playback device: a
-/// loss closes the stream and reopens the default device (reported as `Lost`
-/// then `Switched` or `Unavailable`); other errors are logged.
-fn handle_errors<T>(
-    kind: &str,
-    errors: &mpsc::Receiver<cpal::Error>,
-    open: &mut Option<Open<T>>,
-    mut reopen: impl FnMut() -> Result<Open<T>>,
-    mut adapt: impl FnMut(&Open<T>) -> Result<()>,
-) -> Vec<DeviceEvent> {
-    let mut events = Vec::new();
-    while let Ok(e) = errors.try_recv() {
-        if !is_loss(&e) {
-            tracing::warn!(error = %e, kind, "stream error");
-            continue;
-        }
-        let id = open.as_ref().map(|o| o.info.id.clone()).unwrap_or_default();
-        events.push(DeviceEvent::Lost {
-            id,
-            reason: e.to_string(),
-        });
-        *open = None;
-        match reopen() {
-            Ok(o) => {
-                if let Err(e) = adapt(&o) {
-                    tracing::warn!(error = %e, kind, "resampler for new device");
-                }
-                events.push(DeviceEvent::Switched(o.info.clone()));
-                *open = Some(o);
-            }
-            Err(e) => events.push(DeviceEvent::Unavailable(e.to_string())),
-        }
+/// What a capture and a playback device share: the open stream (none after a
+/// loss that could not be recovered), the channel the backend reports errors on,
+/// and the callback counters. One type, so hot-plug handling exists once.
+struct DeviceStream<T> {
+    open: Option<Open<T>>,
+    errors_tx: mpsc::Sender<cpal::Error>,
+    errors: mpsc::Receiver<cpal::Error>,
+    counters: Arc<DeviceCounters>,
+    /// Opens a device by id (`None`: the default); used again after a loss.
+    build: BuildFn<T>,
+    kind: &'static str,
+}
+
+type BuildFn<T> =
+    fn(Option<&str>, mpsc::Sender<cpal::Error>, Arc<DeviceCounters>) -> Result<Open<T>>;
+
+impl<T> DeviceStream<T> {
+    fn open(kind: &'static str, id: Option<&str>, build: BuildFn<T>) -> Result<Self> {
+        let (errors_tx, errors) = mpsc::channel();
+        let counters = Arc::new(DeviceCounters::default());
+        let open = build(id, errors_tx.clone(), counters.clone())?;
+        Ok(Self {
+            open: Some(open),
+            errors_tx,
+            errors,
+            counters,
+            build,
+            kind,
+        })
     }
-    events
+
+    fn info(&self) -> Option<&DeviceInfo> {
+        self.open.as_ref().map(|o| &o.info)
+    }
+
+    fn inject_error(&self, e: cpal::Error) {
+        let _ = self.errors_tx.send(e);
+    }
+
+    /// The reaction to backend errors: a loss closes the stream and reopens the
+    /// default device (reported as `Lost` then `Switched` or `Unavailable`), and
+    /// `adapt` fits the caller's resampler to the new device's rate; other errors
+    /// are logged.
+    fn poll(&mut self, mut adapt: impl FnMut(&Open<T>) -> Result<()>) -> Vec<DeviceEvent> {
+        let mut events = Vec::new();
+        while let Ok(e) = self.errors.try_recv() {
+            if !is_loss(&e) {
+                tracing::warn!(error = %e, kind = self.kind, "stream error");
+                continue;
+            }
+            let id = self
+                .open
+                .as_ref()
+                .map(|o| o.info.id.clone())
+                .unwrap_or_default();
+            events.push(DeviceEvent::Lost {
+                id,
+                reason: e.to_string(),
+            });
+            self.open = None;
+            match (self.build)(None, self.errors_tx.clone(), self.counters.clone()) {
+                Ok(o) => {
+                    if let Err(e) = adapt(&o) {
+                        tracing::warn!(error = %e, kind = self.kind, "resampler for new device");
+                    }
+                    events.push(DeviceEvent::Switched(o.info.clone()));
+                    self.open = Some(o);
+                }
+                Err(e) => events.push(DeviceEvent::Unavailable(e.to_string())),
+            }
+        }
+        events
+    }
+}
+
+impl<T> std::fmt::Debug for DeviceStream<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceStream")
+            .field("kind", &self.kind)
+            .field("device", &self.info())
+            .finish()
+    }
 }
 
 fn build_capture(
@@ -328,76 +376,55 @@ fn is_loss(e: &cpal::Error) -> bool {
 }
 
 /// A microphone as an [`AudioSource`] (48 kHz mono frames).
+#[derive(Debug)]
 pub struct CaptureDevice {
-    open: Option<Open<rtrb::Consumer<f32>>>,
+    stream: DeviceStream<rtrb::Consumer<f32>>,
     resampler: StreamResampler,
     chunk: Vec<f32>,
-    errors_tx: mpsc::Sender<cpal::Error>,
-    errors: mpsc::Receiver<cpal::Error>,
-    counters: Arc<DeviceCounters>,
-}
-
-impl std::fmt::Debug for CaptureDevice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CaptureDevice")
-            .field("device", &self.open.as_ref().map(|o| &o.info))
-            .finish()
-    }
 }
 
 impl CaptureDevice {
     /// Opens the device with this id, or the default with `None`.
     pub fn open(id: Option<&str>) -> Result<Self> {
-        let (tx, rx) = mpsc::channel();
-        let counters = Arc::new(DeviceCounters::default());
-        let open = build_capture(id, tx.clone(), counters.clone())?;
+        let stream = DeviceStream::open("capture", id, build_capture)?;
+        let rate = stream.open.as_ref().map_or(SAMPLE_RATE, |o| o.rate);
         Ok(Self {
-            resampler: StreamResampler::new(open.rate, SAMPLE_RATE, (open.rate / 100) as usize)?,
-            open: Some(open),
+            resampler: StreamResampler::new(rate, SAMPLE_RATE, (rate / 100) as usize)?,
+            stream,
             chunk: vec![0.0; 4800],
-            errors_tx: tx,
-            errors: rx,
-            counters,
         })
     }
 
     /// The device in use.
     #[must_use]
     pub fn device(&self) -> Option<&DeviceInfo> {
-        self.open.as_ref().map(|o| &o.info)
+        self.stream.info()
     }
 
     /// Callback counters.
     #[must_use]
     pub fn counters(&self) -> &DeviceCounters {
-        &self.counters
+        &self.stream.counters
     }
 
     /// Feeds an error as if the backend had reported it (tests of hot-plug).
     pub fn inject_error(&self, e: cpal::Error) {
-        let _ = self.errors_tx.send(e);
+        self.stream.inject_error(e);
     }
 
     /// Handles backend errors: on device loss, reopens the default device.
     pub fn poll(&mut self) -> Vec<DeviceEvent> {
-        let (tx, counters) = (self.errors_tx.clone(), self.counters.clone());
         let resampler = &mut self.resampler;
-        handle_errors(
-            "capture",
-            &self.errors,
-            &mut self.open,
-            || build_capture(None, tx.clone(), counters.clone()),
-            |o| {
-                StreamResampler::new(o.rate, SAMPLE_RATE, (o.rate / 100) as usize)
-                    .map(|r| *resampler = r)
-            },
-        )
+        self.stream.poll(|o| {
+            StreamResampler::new(o.rate, SAMPLE_RATE, (o.rate / 100) as usize)
+                .map(|r| *resampler = r)
+        })
     }
 }
 
 impl AudioSource for CaptureDevice {
     fn pull(&mut self, frame: &mut [f32]) -> Result<Pull> {
-        if let Some(o) = self.open.as_mut() {
+        if let Some(o) = self.stream.open.as_mut() {
             let n = o.ring.slots().min(self.chunk.len());
             if let Ok(chunk) = o.ring.read_chunk(n) {
                 let (a, b) = chunk.as_slices();
@@ -418,73 +445,56 @@ impl AudioSource for CaptureDevice {
 }
 
 /// Speakers as an [`AudioSink`] (48 kHz mono frames in).
+#[derive(Debug)]
 pub struct PlaybackDevice {
-    open: Option<Open<rtrb::Producer<f32>>>,
+    stream: DeviceStream<rtrb::Producer<f32>>,
     resampler: StreamResampler,
     chunk: Vec<f32>,
-    errors_tx: mpsc::Sender<cpal::Error>,
-    errors: mpsc::Receiver<cpal::Error>,
-    counters: Arc<DeviceCounters>,
-}
-
-impl std::fmt::Debug for PlaybackDevice {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlaybackDevice")
-            .field("device", &self.open.as_ref().map(|o| &o.info))
-            .finish()
-    }
 }
 
 impl PlaybackDevice {
     /// Opens the device with this id, or the default with `None`.
     pub fn open(id: Option<&str>) -> Result<Self> {
-        let (tx, rx) = mpsc::channel();
-        let counters = Arc::new(DeviceCounters::default());
-        let open = build_playback(id, tx.clone(), counters.clone())?;
+        let stream = DeviceStream::open("playback", id, build_playback)?;
+        let rate = stream.open.as_ref().map_or(SAMPLE_RATE, |o| o.rate);
         Ok(Self {
-            resampler: StreamResampler::new(SAMPLE_RATE, open.rate, 480)?,
-            open: Some(open),
+            resampler: StreamResampler::new(SAMPLE_RATE, rate, 480)?,
+            stream,
             chunk: vec![0.0; 9600],
-            errors_tx: tx,
-            errors: rx,
-            counters,
         })
     }
 
     /// The device in use.
     #[must_use]
     pub fn device(&self) -> Option<&DeviceInfo> {
-        self.open.as_ref().map(|o| &o.info)
+        self.stream.info()
     }
 
     /// Callback counters.
     #[must_use]
     pub fn counters(&self) -> &DeviceCounters {
-        &self.counters
+        &self.stream.counters
     }
 
     /// Samples queued for the device (playout latency on our side of the ring).
     #[must_use]
     pub fn queued(&self) -> usize {
-        self.open.as_ref().map_or(0, |o| RING - o.ring.slots())
+        self.stream
+            .open
+            .as_ref()
+            .map_or(0, |o| RING - o.ring.slots())
     }
 
     /// Feeds an error as if the backend had reported it (tests of hot-plug).
     pub fn inject_error(&self, e: cpal::Error) {
-        let _ = self.errors_tx.send(e);
+        self.stream.inject_error(e);
     }
 
     /// Handles backend errors: on device loss, reopens the default device.
     pub fn poll(&mut self) -> Vec<DeviceEvent> {
-        let (tx, counters) = (self.errors_tx.clone(), self.counters.clone());
         let resampler = &mut self.resampler;
-        handle_errors(
-            "playback",
-            &self.errors,
-            &mut self.open,
-            || build_playback(None, tx.clone(), counters.clone()),
-            |o| StreamResampler::new(SAMPLE_RATE, o.rate, 480).map(|r| *resampler = r),
-        )
+        self.stream
+            .poll(|o| StreamResampler::new(SAMPLE_RATE, o.rate, 480).map(|r| *resampler = r))
     }
 }
 
@@ -492,7 +502,7 @@ impl AudioSink for PlaybackDevice {
     fn push(&mut self, frame: &[f32]) -> Result<()> {
         self.resampler.push(frame)?;
         let n = self.resampler.pull(&mut self.chunk);
-        if let Some(o) = self.open.as_mut() {
+        if let Some(o) = self.stream.open.as_mut() {
             // Ring full means the device is behind; drop the excess rather than block.
             let room = o.ring.slots().min(n);
             if let Ok(mut w) = o.ring.write_chunk(room) {
