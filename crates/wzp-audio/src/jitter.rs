@@ -80,6 +80,9 @@ pub struct JitterStats {
     pub drained: u64,
     /// Times playout ran dry and re-buffered.
     pub underruns: u64,
+    /// Frames concealed while packets were held, to push playout later because
+    /// the measured jitter outgrew the delay playout started with.
+    pub expanded: u64,
 }
 
 /// What to play for this tick.
@@ -142,6 +145,13 @@ pub struct JitterBuffer {
     /// Latest target the delay statistics asked for (decay goal).
     want_ms: f32,
     spike_until: Option<Instant>,
+    /// Smallest transit delay in the window (ms, relative to the first packet):
+    /// the baseline the playout delay is measured against.
+    min_transit: f64,
+    /// Frames played since the last expansion (expansions are spread out).
+    since_expand: u32,
+    /// When a packet last came after its slot.
+    last_late: Option<Instant>,
     last_tick: Option<Instant>,
     last_duration_ms: u32,
     /// How long playout has been concealing on an empty buffer.
@@ -167,6 +177,9 @@ impl JitterBuffer {
             target_ms: (cfg.min_delay_ms.max(cfg.frame_ms * 2)) as f32,
             want_ms: cfg.min_delay_ms as f32,
             spike_until: None,
+            min_transit: 0.0,
+            since_expand: 0,
+            last_late: None,
             last_tick: None,
             last_duration_ms: cfg.frame_ms,
             dry_ms: 0,
@@ -235,6 +248,7 @@ impl JitterBuffer {
             && rel < next
         {
             self.stats.late += 1;
+            self.last_late = Some(now);
             return;
         }
         let horizon = i64::from(self.cfg.max_delay_ms) + 1000;
@@ -276,6 +290,7 @@ impl JitterBuffer {
             .iter()
             .map(|d| d.1)
             .fold(f64::INFINITY, f64::min);
+        self.min_transit = min;
         let mut v: Vec<f64> = self.delays.iter().map(|d| d.1 - min).collect();
         v.sort_by(|a, b| a.total_cmp(b));
         let p95 = v
@@ -327,6 +342,16 @@ impl JitterBuffer {
             self.next_ms = Some(first);
             return self.pop(now);
         };
+        self.since_expand = self.since_expand.saturating_add(1);
+        if self.should_expand(next, now) {
+            self.since_expand = 0;
+            self.stats.expanded += 1;
+            self.stats.concealed += 1;
+            return Playout::Conceal {
+                duration_ms: self.last_duration_ms,
+                dtx: false,
+            };
+        }
         if let Some(e) = self.entries.remove(&next) {
             self.settle_dry(e.seq);
             self.dry_ms = 0;
@@ -395,6 +420,39 @@ impl JitterBuffer {
             duration_ms: dur,
             gap_ms,
         }
+    }
+
+    /// Whether to conceal one frame without advancing playout, making the
+    /// playout delay one frame longer.
+    ///
+    /// Playout runs on a fixed offset from the sender's clock once it starts; a
+    /// higher target alone changes nothing until the buffer runs dry. So when the
+    /// jitter measured since then needs more delay than playout has (the stream
+    /// began with a lucky fast packet, or the path got worse), packets would keep
+    /// arriving after their slot and be lost as "late". Stretching here, one frame
+    /// at a time and at most every third frame, trades a little latency for not
+    /// losing them. It follows the P95 target (`want_ms`), not a spike's hold,
+    /// and acts only after packets actually came late.
+    fn should_expand(&self, next: i64, now: Instant) -> bool {
+        let Some((t0, ts0)) = self.first else {
+            return false;
+        };
+        if self.entries.is_empty() || self.since_expand < 3 {
+            return false;
+        }
+        // Only on evidence: packets came late within the delay window.
+        if self
+            .last_late
+            .is_none_or(|t| now.saturating_duration_since(t) > self.cfg.window)
+        {
+            return false;
+        }
+        let frame = f64::from(self.last_duration_ms.max(1));
+        let elapsed = now.saturating_duration_since(t0).as_secs_f64() * 1000.0;
+        // How long after its transit-free arrival time the slot `next` plays.
+        let headroom = elapsed - (next - ts0) as f64 - self.min_transit;
+        let needed = f64::from(self.want_ms) - f64::from(self.cfg.frame_ms);
+        headroom + frame / 2.0 < needed
     }
 
     /// The caller rebuilt the whole gap a [`Playout::Recover`] reported (from
@@ -578,6 +636,54 @@ mod tests {
         }
         jb.insert(Seq(0), TimestampMs(0), 20, &[0], t0);
         assert_eq!(jb.stats().late, 1);
+    }
+
+    /// The quality bench found this: a stream whose first packet came through
+    /// with no jitter started playout 40 ms after it, and with 0-80 ms of
+    /// jitter after that a quarter of all packets came after their slot for the
+    /// rest of the call, since a higher target alone never moved playout.
+    #[test]
+    fn playout_stretches_when_jitter_outgrows_the_start_delay() {
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut lcg = 12345u64;
+        let mut jitter = |i: u32| {
+            lcg = lcg
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            if i == 0 { 0 } else { (lcg >> 33) % 81 }
+        };
+        let mut arrivals: Vec<(u64, u32)> = (0..500u32)
+            .map(|i| (u64::from(i) * 20 + jitter(i), i))
+            .collect();
+        arrivals.sort();
+        let mut next = 0;
+        let mut late_at_2s = 0;
+        for tick in 0..560u64 {
+            let now_ms = tick * 20;
+            while next < arrivals.len() && arrivals[next].0 <= now_ms {
+                let i = arrivals[next].1;
+                jb.insert(
+                    Seq(i),
+                    TimestampMs(i * 20),
+                    20,
+                    &[1],
+                    ms(t0, arrivals[next].0),
+                );
+                next += 1;
+            }
+            jb.pop(ms(t0, now_ms));
+            if tick == 100 {
+                late_at_2s = jb.stats().late;
+            }
+        }
+        let st = jb.stats();
+        let late_after = st.late - late_at_2s;
+        assert!(st.expanded > 0, "{st:?}");
+        assert!(
+            late_after <= 8,
+            "{late_after} late after the first 2 s: {st:?}"
+        );
     }
 
     #[test]
