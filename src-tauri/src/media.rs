@@ -30,6 +30,79 @@ impl AudioSink for NullSink {
     }
 }
 
+/// Closes a device on its own short-lived thread instead of the thread that drops it.
+///
+/// Why: closing a cpal PulseAudio playback stream joins cpal's stream thread, and that
+/// join has been seen to never return (the stream thread parked in `play_all`; seen in
+/// the app's end-to-end test after an answered call). The engine drops its devices at
+/// the end of the call task, on a tokio worker: the worker was lost, the call task
+/// never finished, so its history entry was never written and the incoming-call
+/// listener never re-registered. Closing elsewhere keeps the app going; a stuck close
+/// costs one parked thread and is logged.
+pub struct CloseOffThread<T: Send + 'static>(Option<T>);
+
+impl<T: Send + 'static> CloseOffThread<T> {
+    /// Wraps a device.
+    pub fn new(inner: T) -> Self {
+        Self(Some(inner))
+    }
+}
+
+impl<T: Send + 'static> Drop for CloseOffThread<T> {
+    fn drop(&mut self) {
+        let Some(inner) = self.0.take() else {
+            return;
+        };
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let closer = std::thread::Builder::new()
+            .name("wzp-audio-close".into())
+            .spawn(move || {
+                drop(inner);
+                let _ = done_tx.send(());
+            });
+        match closer {
+            Ok(_) => {
+                // Watch it from yet another thread, only to say so if it never returns.
+                let _ = std::thread::Builder::new()
+                    .name("wzp-audio-close-watch".into())
+                    .spawn(move || {
+                        if done_rx
+                            .recv_timeout(std::time::Duration::from_secs(5))
+                            .is_err()
+                        {
+                            tracing::warn!(
+                                "an audio device did not close within 5 s (its thread stays parked)"
+                            );
+                        }
+                    });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot start a thread to close an audio device"),
+        }
+    }
+}
+
+impl<T: AudioSource + Send + 'static> AudioSource for CloseOffThread<T> {
+    fn pull(&mut self, frame: &mut [f32]) -> wzp_audio::Result<wzp_audio::Pull> {
+        match self.0.as_mut() {
+            Some(d) => d.pull(frame),
+            None => {
+                frame.fill(0.0);
+                Ok(wzp_audio::Pull::End)
+            }
+        }
+    }
+}
+
+impl<T: AudioSink + Send + 'static> AudioSink for CloseOffThread<T> {
+    fn push(&mut self, frame: &[f32]) -> wzp_audio::Result<()> {
+        self.0.as_mut().map_or(Ok(()), |d| d.push(frame))
+    }
+
+    fn finish(&mut self) -> wzp_audio::Result<()> {
+        self.0.as_mut().map_or(Ok(()), AudioSink::finish)
+    }
+}
+
 /// Builds the media for one call. Failures to open a device are logged and reported
 /// through `warn` (shown by the UI), and replaced by silence.
 pub fn open(choice: &Arc<Mutex<DeviceChoice>>, warn: &dyn Fn(String)) -> MediaIo {
@@ -38,7 +111,7 @@ pub fn open(choice: &Arc<Mutex<DeviceChoice>>, warn: &dyn Fn(String)) -> MediaIo
         Ok("tone") => Box::new(ToneSource::new(440.0, 0.3)),
         Ok("silence") => Box::new(SilenceSource),
         _ => match CaptureDevice::open(c.input.as_deref()) {
-            Ok(d) => Box::new(d),
+            Ok(d) => Box::new(CloseOffThread::new(d)),
             Err(e) => {
                 tracing::warn!(error = %e, "no microphone; sending silence");
                 warn(format!("microphone: {e}"));
@@ -47,7 +120,7 @@ pub fn open(choice: &Arc<Mutex<DeviceChoice>>, warn: &dyn Fn(String)) -> MediaIo
         },
     };
     let audio_out: Box<dyn AudioSink> = match PlaybackDevice::open(c.output.as_deref()) {
-        Ok(d) => Box::new(d),
+        Ok(d) => Box::new(CloseOffThread::new(d)),
         Err(e) => {
             tracing::warn!(error = %e, "no speaker; incoming audio is not played");
             warn(format!("speaker: {e}"));
@@ -77,6 +150,47 @@ fn pattern(v: &str) -> Option<(u32, u32, u32)> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A sink whose drop blocks until the test lets it go.
+    struct StuckOnClose(std::sync::mpsc::Receiver<()>, std::sync::mpsc::Sender<()>);
+
+    impl AudioSink for StuckOnClose {
+        fn push(&mut self, _: &[f32]) -> wzp_audio::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Drop for StuckOnClose {
+        fn drop(&mut self) {
+            let _ = self.0.recv();
+            let _ = self.1.send(());
+        }
+    }
+
+    #[test]
+    fn a_device_that_hangs_on_close_does_not_block_the_dropper() {
+        let (release_tx, release_rx) = std::sync::mpsc::channel();
+        let (closed_tx, closed_rx) = std::sync::mpsc::channel();
+        let mut sink = CloseOffThread::new(StuckOnClose(release_rx, closed_tx));
+        assert!(sink.push(&[0.0; 960]).is_ok());
+        assert!(sink.finish().is_ok());
+        let t = std::time::Instant::now();
+        drop(sink);
+        assert!(
+            t.elapsed() < std::time::Duration::from_millis(500),
+            "drop blocked"
+        );
+        assert!(closed_rx.try_recv().is_err(), "still closing elsewhere");
+        assert!(release_tx.send(()).is_ok());
+        assert!(
+            closed_rx
+                .recv_timeout(std::time::Duration::from_secs(5))
+                .is_ok(),
+            "the device was closed on the other thread"
+        );
+    }
+
     #[test]
     fn pattern_spec() {
         assert_eq!(super::pattern("pattern:320x192@15"), Some((320, 192, 15)));

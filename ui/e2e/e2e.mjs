@@ -247,6 +247,23 @@ try {
     throw new Error("history.json does not list the peer");
   log("history.json has the call with the peer");
 
+  // Contacts: a bad fingerprint is refused with an explanation; a good one is added,
+  // listed, and removed again.
+  await type(await find("#contact-name"), "Typo");
+  await type(await find("#contact-fp"), "1234:abcd");
+  await clickCss("#add-contact");
+  const why = await textOf("#contact-error");
+  if (!/32 hexadecimal digits/.test(why)) throw new Error(`no clear error for a bad fingerprint: ${why}`);
+  const goodFp = "00aa:11bb:22cc:33dd:44ee:55ff:6677:8899";
+  await type(await find("#contact-name"), "Dora");
+  await type(await find("#contact-fp"), goodFp.replace(/:/g, "").toUpperCase());
+  await clickCss("#add-contact");
+  await waitFor(`#contacts-list li[data-fp="${goodFp}"]`, "the new contact in the list", 5000, async (e) => (await text(e)).includes("Dora"));
+  await shot("07b-contacts");
+  await clickCss(`#contacts-list li[data-fp="${goodFp}"] .remove-contact`);
+  await waitFor("#contacts-title", "the contact to be removed", 5000, async () => (await findAll(`#contacts-list li[data-fp="${goodFp}"]`)).length === 0);
+  log("contacts: bad fingerprint refused, added, removed");
+
   // Incoming direct call: the app listens on the relay it hosts; a headless caller
   // dials the app's fingerprint, the app rings, Accept answers it.
   await waitFor("#listener-status[data-state=listening]", "the app to be reachable for calls", 20000);
@@ -282,6 +299,16 @@ try {
     await waitFor("#participants li[data-fp]", "the caller in the participant list", 30000,
       async (e) => (await text(e)).includes("e2e-caller"));
     await shot("11-answered");
+    // "Mark verified" on the caller's safety number saves them as a verified contact,
+    // and the call then shows them as verified.
+    const callerFp = await retry(async () => attr(await find("#participants li[data-fp]"), "data-fp"));
+    await waitFor("#verification .verify-contact", "the Mark verified button", 20000);
+    await clickUntil("#verification .verify-contact", "#participants li[data-fp] .tag.contact[data-verified=true]", "the caller to show as verified");
+    const saved = JSON.parse(readFileSync(join(dataDir, "contacts.json"), "utf8")).contacts ?? [];
+    if (!saved.some((c) => c.fingerprint.replace(/:/g, "") === callerFp.replace(/:/g, "") && c.verified && c.name === "e2e-caller"))
+      throw new Error(`contacts.json does not have the caller as verified: ${JSON.stringify(saved)}`);
+    log("caller saved as a verified contact");
+    await shot("11b-verified");
     await clickUntil("#hangup-button", "#call-state[data-state=ended]", "the answered call to end");
     await clickCss("#back-home");
     await waitFor("#recent-list li[data-direction=received]", "the received call in history", 10000);
@@ -289,6 +316,8 @@ try {
     if (h2?.direction !== "received" || h2.end_reason !== "local_hangup" || !h2.participants.some((p) => p.alias === "e2e-caller"))
       throw new Error(`history.json: unexpected entry for the answered call ${JSON.stringify(h2)}`);
     log("answered call written to history:", h2.direction, h2.end_reason);
+    await waitFor(`#contacts-list li[data-verified=true]`, "the verified contact on the home screen", 5000,
+      async (e) => (await text(e)).includes("e2e-caller"));
   } finally {
     caller.kill("SIGTERM");
     if (caller.out) writeFileSync(join(out, "caller.log"), caller.out);

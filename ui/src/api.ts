@@ -2,6 +2,7 @@
 // Command and argument names here are the contract with the Rust side.
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { Contact } from "./contacts";
 import type { ListenerStatus, Offer, OfferEnded } from "./incoming";
 import type { CallInfo, CallStats, EndReason, EngineEvent, VideoLayout } from "./state";
 
@@ -64,6 +65,7 @@ export interface AppStatus {
   data_dir: string;
   listener: ListenerStatus;
   incoming: Offer | null;
+  contacts: { contacts: Contact[] };
 }
 
 export interface Device {
@@ -91,6 +93,11 @@ export const api = {
   callFingerprint: (relay: string, relayFingerprint: string | null, fingerprint: string) =>
     invoke<CallInfo>("call_fingerprint", { relay, relayFingerprint, fingerprint }),
   answerCall: (id: number, accept: boolean) => invoke<CallInfo | null>("answer_call", { id, accept }),
+  addContact: (name: string, fingerprint: string, verified: boolean | null = null) =>
+    invoke<Contact>("add_contact", { name, fingerprint, verified }),
+  setContactVerified: (fingerprint: string, verified: boolean) =>
+    invoke<Contact>("set_contact_verified", { fingerprint, verified }),
+  removeContact: (fingerprint: string) => invoke<void>("remove_contact", { fingerprint }),
   hangUp: () => invoke<void>("hang_up"),
   mute: (on: boolean) => invoke<void>("mute", { on }),
   camera: (on: boolean) => invoke<void>("camera", { on }),

@@ -17,6 +17,7 @@ import {
 } from "./api";
 import { callerName, historyTitle, listenerText, offerEndedNotice, type ListenerStatus, type Offer } from "./incoming";
 import { checkAnswers, pickPositions, splitPhrase } from "./confirm";
+import { checkNewContact, defaultContactName, findContact, type Contact } from "./contacts";
 import {
   describeEnd,
   describeError,
@@ -76,6 +77,8 @@ const model: {
   /** The call ringing now (shown over every other screen). */
   incoming: Offer | null;
   listener: ListenerStatus | null;
+  /** Why the last "add contact" was refused (shown under the form). */
+  contactError: string | null;
 } = {
   screen: { name: "loading" },
   status: null,
@@ -89,7 +92,29 @@ const model: {
   settingsNote: null,
   incoming: null,
   listener: null,
+  contactError: null,
 };
+
+function contactList(): Contact[] {
+  return model.status?.contacts.contacts ?? [];
+}
+
+/** Puts a saved or changed contact into the model (sorted by name, like the file). */
+function keepContact(c: Contact): void {
+  if (!model.status) return;
+  const rest = model.status.contacts.contacts.filter((x) => x.fingerprint !== c.fingerprint);
+  model.status.contacts.contacts = [...rest, c].sort((a, b) => a.name.toLowerCase().localeCompare(b.name.toLowerCase()));
+}
+
+/** Saves someone seen in a call (optionally marking them verified). */
+function saveFromCall(fp: string, alias: string | null, verified: boolean | null): void {
+  const existing = findContact(contactList(), fp);
+  const name = existing?.name ?? defaultContactName(fp, alias);
+  guarded(async () => {
+    keepContact(await api.addContact(name, fp, verified));
+    if (!existing) addBanner({ text: s.contactSaved(name), kind: "info" });
+  });
+}
 
 // The ringing sound (assets/ring.wav, made by scripts/make-ring.py), looped while a call
 // rings. Inlined as a data: URL: WebKitGTK cannot play media from the app's tauri://
@@ -228,7 +253,8 @@ async function start(): Promise<void> {
 }
 
 function incomingScreen(o: Offer): HTMLElement {
-  const name = callerName(o.from, o.alias);
+  const contact = findContact(contactList(), o.from);
+  const name = callerName(o.from, o.alias, contact?.name ?? null);
   return h(
     "section",
     { id: "incoming", class: "card narrow incoming", role: "alertdialog", "aria-modal": "true", "aria-labelledby": "incoming-title", "aria-describedby": "incoming-from" },
@@ -237,7 +263,9 @@ function incomingScreen(o: Offer): HTMLElement {
     h("dl", {},
       h("dt", {}, s.incomingFingerprint), h("dd", { class: "mono", id: "incoming-fingerprint" }, formatFingerprint(o.from)),
     ),
-    h("p", {}, s.incomingUnknown),
+    h("p", { id: "incoming-contact", "data-verified": String(contact?.verified ?? false) },
+      contact ? s.incomingContact(contact.name) : s.incomingUnknown,
+      contact?.verified ? h("span", { class: "tag verified" }, ` ✓ ${s.incomingVerified}`) : null),
     h("p", { class: "hint" }, s.incomingVia(o.relay)),
     h(
       "div",
@@ -471,6 +499,7 @@ function home(): HTMLElement {
         h("button", { type: "submit" }, s.saveName),
       ),
     ),
+    contactsCard(),
     h(
       "form",
       { class: "card", "aria-labelledby": "join-title", onsubmit: join },
@@ -501,7 +530,7 @@ function home(): HTMLElement {
               h(
                 "li",
                 { "data-target": en.target, "data-reason": en.end_reason, "data-direction": en.direction },
-                h("strong", {}, historyTitle(en)),
+                h("strong", {}, historyTitle(en, findContact(contactList(), en.target)?.name ?? null)),
                 " · ",
                 timeAgo(en.started_unix),
                 " · ",
@@ -516,6 +545,67 @@ function home(): HTMLElement {
         : null,
     ),
     settingsCard(),
+  );
+}
+
+function contactsCard(): HTMLElement {
+  const list = contactList();
+  const add = (e: Event) => {
+    e.preventDefault();
+    const name = value("contact-name");
+    const fp = value("contact-fp");
+    model.contactError = checkNewContact(name, fp);
+    if (model.contactError) return render();
+    guarded(async () => {
+      keepContact(await api.addContact(name, fp));
+      for (const id of ["contact-name", "contact-fp"]) {
+        const el = document.getElementById(id) as HTMLInputElement | null;
+        if (el) el.value = "";
+      }
+    });
+  };
+  const callContact = (c: Contact) => {
+    const relay = value("relay-input");
+    if (!isRelayAddress(relay)) return showError({ kind: "invalid_input", message: s.contactNeedsRelay });
+    guarded(async () => enterCall(await api.callFingerprint(relay, value("relay-fp-input") || null, c.fingerprint)));
+  };
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "contacts-title" },
+    h("h2", { id: "contacts-title" }, s.contactsTitle),
+    list.length === 0
+      ? h("p", {}, s.contactsEmpty)
+      : h(
+          "ul",
+          { id: "contacts-list", class: "contacts" },
+          ...list.map((c) =>
+            h(
+              "li",
+              { "data-fp": c.fingerprint, "data-verified": String(c.verified) },
+              h("strong", {}, c.name),
+              " ",
+              c.verified
+                ? h("span", { class: "tag verified", title: s.verifiedHint }, `✓ ${s.verified}`)
+                : h("span", { class: "tag" }, s.notVerified),
+              h("div", { class: "mono small" }, c.fingerprint),
+              h("div", { class: "row" },
+                h("button", { class: "small call-contact", "aria-label": s.callContact(c.name), disabled: model.busy, onclick: () => callContact(c) }, s.call),
+                h("button", { class: "small remove-contact", "aria-label": s.removeContact(c.name), onclick: () => guarded(async () => {
+                  await api.removeContact(c.fingerprint);
+                  if (model.status) model.status.contacts.contacts = model.status.contacts.contacts.filter((x) => x.fingerprint !== c.fingerprint);
+                }) }, s.remove),
+              ),
+            ),
+          ),
+        ),
+    h(
+      "form",
+      { class: "row", onsubmit: add, "aria-label": s.addContact },
+      field("contact-name", s.contactNameLabel, { maxlength: 64, autocomplete: "off" }),
+      field("contact-fp", s.contactFpLabel, { placeholder: "0123:4567:…", spellcheck: "false", autocomplete: "off" }),
+      h("button", { id: "add-contact", type: "submit" }, s.addContact),
+    ),
+    model.contactError ? h("p", { id: "contact-error", class: "error", role: "alert" }, model.contactError) : null,
   );
 }
 
@@ -599,10 +689,29 @@ function backHome(): void {
     if (model.status) {
       model.status.settings = st.settings;
       model.status.history = st.history;
+      model.status.contacts = st.contacts;
     }
     model.host = st.host;
     render();
   }, showError);
+}
+
+/** A verified mark (and the contact's name, if it differs from the shown one) for
+ * someone in a call who is a saved contact. */
+function contactTag(fp: string, shown: string): HTMLElement | null {
+  const c = findContact(contactList(), fp);
+  if (!c) return null;
+  const name = c.name === shown ? "" : c.name;
+  const text = c.verified ? (name ? `✓ ${s.verified} · ${name}` : `✓ ${s.verified}`) : name ? s.inContacts(name) : s.inContacts(c.name);
+  return h("span", { class: `tag contact ${c.verified ? "verified" : ""}`, "data-verified": String(c.verified), title: c.verified ? s.verifiedHint : undefined }, text);
+}
+
+/** Room name, or for a direct call the contact's name, their alias, or their fingerprint. */
+function callTitle(c: CallView): string {
+  if (c.info.direction === "room") return c.info.target;
+  const contact = findContact(contactList(), c.info.target);
+  const alias = c.participants.find((p) => p.alias)?.alias ?? null;
+  return contact?.name ?? alias ?? formatFingerprint(c.info.target);
 }
 
 function callScreen(c: CallView): HTMLElement {
@@ -622,6 +731,7 @@ function callScreen(c: CallView): HTMLElement {
         "li",
         { class: `person ${p.speaking ? "speaking" : ""}`, "data-fp": p.fingerprint, "data-id": p.id },
         h("span", { class: "name" }, displayName(p, shortFingerprint)),
+        contactTag(p.fingerprint, displayName(p, shortFingerprint)),
         p.speaking ? h("span", { class: "tag live" }, s.speaking) : null,
         p.muted ? h("span", { class: "tag" }, s.muted) : null,
         p.quality ? h("span", { class: `quality q-${p.quality}`, role: "img", "aria-label": s.quality[p.quality] }, "●") : null,
@@ -645,7 +755,7 @@ function callScreen(c: CallView): HTMLElement {
   return h(
     "main",
     { class: "call", "aria-labelledby": "call-heading" },
-    h("h1", { id: "call-heading" }, s.inCallTitle(c.info.target)),
+    h("h1", { id: "call-heading" }, s.inCallTitle(callTitle(c))),
     h("p", { id: "call-state", role: "status", "aria-live": "polite", "data-state": c.state }, statusText),
     video,
     h("section", { class: "card" }, h("h2", {}, s.participantsTitle), c.participants.length === 0 && !over ? h("p", {}, s.nobodyYet) : null, people),
@@ -666,10 +776,22 @@ function callScreen(c: CallView): HTMLElement {
           { class: "card", "aria-labelledby": "verify-title", id: "verification" },
           h("h2", { id: "verify-title" }, s.verifyTitle),
           h("p", {}, s.verifyBody),
-          h("dl", {}, ...verify.flatMap((p) => [
-            h("dt", {}, displayName(p, shortFingerprint)),
-            h("dd", {}, `${s.shortCode}: `, h("strong", { class: "mono code" }, p.shortCode ?? ""), h("br"), `${s.safetyNumber}: `, h("span", { class: "mono" }, p.safetyNumber ?? "")),
-          ])),
+          h("dl", {}, ...verify.flatMap((p) => {
+            const contact = findContact(contactList(), p.fingerprint);
+            return [
+              h("dt", { "data-fp": p.fingerprint }, displayName(p, shortFingerprint), " ", contactTag(p.fingerprint, displayName(p, shortFingerprint))),
+              h("dd", { "data-fp": p.fingerprint },
+                `${s.shortCode}: `, h("strong", { class: "mono code" }, p.shortCode ?? ""), h("br"),
+                `${s.safetyNumber}: `, h("span", { class: "mono" }, p.safetyNumber ?? ""),
+                p.fingerprint
+                  ? h("div", { class: "row" },
+                      contact ? null : h("button", { class: "small save-contact", onclick: () => saveFromCall(p.fingerprint, p.alias, null) }, s.saveContact),
+                      contact?.verified
+                        ? h("button", { class: "small unverify-contact", onclick: () => guarded(async () => keepContact(await api.setContactVerified(p.fingerprint, false))) }, s.unmarkVerified)
+                        : h("button", { class: "small verify-contact", onclick: () => saveFromCall(p.fingerprint, p.alias, true) }, s.markVerified))
+                  : null),
+            ];
+          })),
         )
       : null,
     model.showStats && stats
@@ -871,7 +993,7 @@ onIncomingCall((o) => showIncoming(o));
 
 onIncomingEnded((e) => {
   if (e.entry && model.status) model.status.history.entries = [e.entry, ...model.status.history.entries];
-  const notice = offerEndedNotice(e);
+  const notice = offerEndedNotice(e, findContact(contactList(), e.entry?.target ?? "")?.name ?? null);
   if (notice) addBanner({ text: notice, kind: "info" });
   if (model.incoming?.id === e.id && e.outcome !== "answered") showIncoming(null);
   else render();

@@ -59,6 +59,30 @@ export const s = {
   recentMissed: (name: string) => `Missed call from ${name}`,
   recentDeclined: (name: string) => `You declined a call from ${name}`,
 
+  // Contacts
+  contactsTitle: "Contacts",
+  contactsEmpty: "No contacts yet. Add one with their fingerprint, or save someone during a call.",
+  contactNameLabel: "Name",
+  contactFpLabel: "Their fingerprint (32 hex digits)",
+  addContact: "Add contact",
+  callContact: (name: string) => `Call ${name}`,
+  removeContact: (name: string) => `Remove ${name}`,
+  call: "Call",
+  remove: "Remove",
+  verified: "Verified",
+  notVerified: "Not verified",
+  verifiedHint: "You compared the safety number with this person.",
+  contactNeedsName: "Enter a name for the contact.",
+  contactNameTooLong: "A name can have at most 64 characters.",
+  contactBadFingerprint:
+    "That is not a fingerprint. It has 32 hexadecimal digits (0-9, a-f), usually written in 8 groups of 4 separated by ':'. Ask them to copy it from their app.",
+  contactNeedsRelay: "Enter the relay address in “Join or create a room” first: the call goes through it.",
+  saveContact: "Save as contact",
+  markVerified: "Mark verified",
+  unmarkVerified: "Remove verified mark",
+  contactSaved: (name: string) => `Saved as contact “${name}”.`,
+  inContacts: (name: string) => `Contact: ${name}`,
+
   // Receiving calls
   listener: {
     off: "Not reachable for calls yet: join a room or call someone once (that relay is then used), or host on this computer.",
@@ -73,6 +97,7 @@ export const s = {
   incomingFrom: (name: string) => `${name} is calling`,
   incomingFingerprint: "Their fingerprint",
   incomingContact: (name: string) => `In your contacts as “${name}”.`,
+  incomingVerified: "You verified this contact's safety number before.",
   incomingUnknown: "Not in your contacts. Anyone can choose any name: compare the call code with them once you are connected.",
   incomingVia: (relay: string) => `Via relay ${relay}`,
   incomingKeys: "Enter or A accepts, Escape or D declines.",
