@@ -268,6 +268,45 @@ pub fn mute(state: State<'_, AppState>, on: bool) -> Result<()> {
     state.calls.with_call(|c| c.mute(on))
 }
 
+/// Switches the running call's microphone (`direction: "input"`) or speaker
+/// (`"output"`) to device `id` (`None`: the system default). The device is opened
+/// first: if that fails the call keeps its current device and the error (kind
+/// `device`) says why. Applies to this call only; the settings choose the next one.
+#[tauri::command]
+pub async fn set_audio_device(
+    state: State<'_, AppState>,
+    direction: String,
+    id: Option<String>,
+) -> Result<()> {
+    if state.calls.current()?.is_none() {
+        return Err(AppError::NotInCall);
+    }
+    let id = id.filter(|s| !s.trim().is_empty());
+    let shown = id.clone().unwrap_or_else(|| "default".into());
+    let joined = |e: tokio::task::JoinError| AppError::Internal(format!("device open: {e}"));
+    match direction.as_str() {
+        "input" => {
+            let dev = tokio::task::spawn_blocking(move || crate::media::open_input(id.as_deref()))
+                .await
+                .map_err(joined)??;
+            state
+                .calls
+                .with_call(|c| c.command(wzp_engine::Command::SetAudioInput(dev)))?;
+        }
+        "output" => {
+            let dev = tokio::task::spawn_blocking(move || crate::media::open_output(id.as_deref()))
+                .await
+                .map_err(joined)??;
+            state
+                .calls
+                .with_call(|c| c.command(wzp_engine::Command::SetAudioOutput(dev)))?;
+        }
+        _ => return Err(AppError::invalid("direction", "input or output")),
+    }
+    tracing::info!(%direction, device = %shown, "audio device switched in the call");
+    Ok(())
+}
+
 /// Turns outgoing video on or off.
 #[tauri::command]
 pub fn camera(state: State<'_, AppState>, on: bool) -> Result<()> {

@@ -44,6 +44,9 @@ pub enum AppError {
     /// The engine refused to start or run the call.
     #[error("{0}")]
     Call(#[from] wzp_engine::EngineError),
+    /// A microphone or speaker could not be opened (the call keeps the one it had).
+    #[error("{0}")]
+    Device(String),
     /// The embedded relay could not start.
     #[error("the relay on this computer could not start: {0}")]
     Relay(String),
@@ -65,6 +68,7 @@ impl AppError {
             Self::AlreadyInCall => "already_in_call",
             Self::NotInCall => "not_in_call",
             Self::CallGone => "call_gone",
+            Self::Device(_) => "device",
             Self::Call(wzp_engine::EngineError::Config { .. }) => "invalid_input",
             Self::Call(wzp_engine::EngineError::Transport(_)) => "relay_unreachable",
             Self::Call(_) => "call",

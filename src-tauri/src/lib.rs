@@ -201,6 +201,7 @@ pub fn run() {
             commands::hang_up,
             commands::mute,
             commands::camera,
+            commands::set_audio_device,
             commands::stats,
             commands::host_start,
             commands::host_stop,

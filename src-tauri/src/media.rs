@@ -103,6 +103,20 @@ impl<T: AudioSink + Send + 'static> AudioSink for CloseOffThread<T> {
     }
 }
 
+/// Opens a microphone for a running call (`None`: the system default). Blocking.
+pub fn open_input(id: Option<&str>) -> crate::Result<Box<dyn AudioSource>> {
+    CaptureDevice::open(id)
+        .map(|d| Box::new(CloseOffThread::new(d)) as Box<dyn AudioSource>)
+        .map_err(|e| crate::AppError::Device(format!("microphone: {e}")))
+}
+
+/// Opens a speaker for a running call (`None`: the system default). Blocking.
+pub fn open_output(id: Option<&str>) -> crate::Result<Box<dyn AudioSink>> {
+    PlaybackDevice::open(id)
+        .map(|d| Box::new(CloseOffThread::new(d)) as Box<dyn AudioSink>)
+        .map_err(|e| crate::AppError::Device(format!("speaker: {e}")))
+}
+
 /// Builds the media for one call. Failures to open a device are logged and reported
 /// through `warn` (shown by the UI), and replaced by silence.
 pub fn open(choice: &Arc<Mutex<DeviceChoice>>, warn: &dyn Fn(String)) -> MediaIo {

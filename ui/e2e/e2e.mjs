@@ -64,13 +64,14 @@ async function waitFor(css, what, timeoutMs = 20000, pred = async () => true) {
 const text = async (e) => wd("GET", `/session/${sid}/element/${e}/text`);
 // The call screen redraws often (speaking levels ten times a second), so element
 // references go stale: look the element up again and retry.
-async function retry(f, tries = 10) {
+async function retry(f, tries = 40) {
   for (let i = 0; ; i++) {
     try {
       return await f();
     } catch (e) {
       if (i >= tries || !/stale element|no such element/.test(String(e.message))) throw e;
-      await sleep(100);
+      // Not in step with the view's 10 Hz redraw, so a retry does not keep losing the race.
+      await sleep(30 + Math.random() * 70);
     }
   }
 }
@@ -299,6 +300,25 @@ try {
     await waitFor("#participants li[data-fp]", "the caller in the participant list", 30000,
       async (e) => (await text(e)).includes("e2e-caller"));
     await shot("11-answered");
+    // Live device switching: pick a listed speaker (the call goes on with it), then a
+    // microphone that does not exist (a warning; the call goes on with the old one).
+    await waitFor("#call-speaker-select option:nth-child(2)", "a listed speaker in the call view", 10000);
+    const pickDevice = (selectId, value, label) => wd("POST", `/session/${sid}/execute/sync`, {
+      script: `const el = document.getElementById(arguments[0]);
+        if (arguments[1] !== null && ![...el.options].some((o) => o.value === arguments[1])) el.append(new Option(arguments[2], arguments[1]));
+        if (arguments[1] === null) el.selectedIndex = 1; else el.value = arguments[1];
+        el.dispatchEvent(new Event("change"));
+        return el.selectedOptions[0].textContent;`,
+      args: [selectId, value, label],
+    });
+    const speaker = await pickDevice("call-speaker-select", null, null);
+    await waitFor("#call-devices-note", "the speaker switch to be confirmed", 10000, async (e) => (await text(e)).includes(speaker));
+    await pickDevice("call-mic-select", "no-such-device", "Ghost microphone");
+    await waitFor(".banner.warning", "a warning that the microphone could not be opened", 10000,
+      async (e) => (await text(e)).includes("Ghost microphone could not be opened"));
+    await waitFor("#call-state[data-state=active]", "the call to go on after a failed device switch", 3000);
+    log(`devices: speaker switched to ${speaker}; a missing microphone gave a warning and the call went on`);
+    await shot("11a-devices");
     // "Mark verified" on the caller's safety number saves them as a verified contact,
     // and the call then shows them as verified.
     const callerFp = await retry(async () => attr(await find("#participants li[data-fp]"), "data-fp"));

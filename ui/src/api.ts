@@ -101,6 +101,8 @@ export const api = {
   hangUp: () => invoke<void>("hang_up"),
   mute: (on: boolean) => invoke<void>("mute", { on }),
   camera: (on: boolean) => invoke<void>("camera", { on }),
+  setAudioDevice: (direction: "input" | "output", id: string | null) =>
+    invoke<void>("set_audio_device", { direction, id }),
   stats: () => invoke<CallStats>("stats"),
   hostStart: () => invoke<HostInfo>("host_start"),
   hostStop: () => invoke<void>("host_stop"),

@@ -17,6 +17,7 @@ import {
 } from "./api";
 import { callerName, historyTitle, listenerText, offerEndedNotice, type ListenerStatus, type Offer } from "./incoming";
 import { checkAnswers, pickPositions, splitPhrase } from "./confirm";
+import { deviceOptions } from "./devices";
 import { checkNewContact, defaultContactName, findContact, type Contact } from "./contacts";
 import {
   describeEnd,
@@ -79,6 +80,8 @@ const model: {
   listener: ListenerStatus | null;
   /** Why the last "add contact" was refused (shown under the form). */
   contactError: string | null;
+  /** Devices picked for the running call, and what the last switch did. */
+  callDevices: { input: string | null; output: string | null; note: string | null };
 } = {
   screen: { name: "loading" },
   status: null,
@@ -93,6 +96,7 @@ const model: {
   incoming: null,
   listener: null,
   contactError: null,
+  callDevices: { input: null, output: null, note: null },
 };
 
 function contactList(): Contact[] {
@@ -432,6 +436,11 @@ function enterCall(info: Awaited<ReturnType<typeof api.joinRoom>>): void {
   model.backupWords = null;
   model.call = v;
   model.screen = { name: "call" };
+  const st = model.status?.settings;
+  model.callDevices = { input: st?.audio_input ?? null, output: st?.audio_output ?? null, note: null };
+  if (model.devices === null) {
+    api.listAudioDevices().then((d) => { model.devices = d; render(); }, (e) => console.warn("devices", e));
+  }
 }
 
 function home(): HTMLElement {
@@ -621,10 +630,7 @@ function select(id: string, label: string, options: [string, string][], current:
 function settingsCard(): HTMLElement {
   const st = model.status?.settings;
   const devs = model.devices;
-  const opts = (dir: "input" | "output"): [string, string][] => [
-    ["", s.systemDefault],
-    ...(devs ?? []).filter((d) => d.direction === dir).map((d): [string, string] => [d.id, d.name]),
-  ];
+  const opts = (dir: "input" | "output") => deviceOptions(devs, dir);
   const save = (e: Event) => {
     e.preventDefault();
     const cur = model.status?.settings;
@@ -714,6 +720,38 @@ function callTitle(c: CallView): string {
   return contact?.name ?? alias ?? formatFingerprint(c.info.target);
 }
 
+/** Microphone and speaker pickers that switch the running call's devices. */
+function callDevicesCard(over: boolean): HTMLElement {
+  const pick = (dir: "input" | "output", el: HTMLSelectElement) => {
+    const id = el.value || null;
+    const name = el.selectedOptions[0]?.textContent ?? el.value;
+    el.blur();
+    api.setAudioDevice(dir, id).then(
+      () => {
+        model.callDevices = { ...model.callDevices, [dir]: id, note: s.deviceSwitched(name) };
+        render();
+      },
+      (e) => {
+        model.callDevices = { ...model.callDevices, note: null };
+        addBanner({ text: s.deviceFailed(name), detail: describeError(e).detail, kind: "warning" });
+        render();
+      },
+    );
+  };
+  const picker = (dir: "input" | "output", id: string, label: string) =>
+    h("div", { class: "field" },
+      h("label", { for: id }, label),
+      h("select", { id, "data-live": "true", disabled: over, onchange: (e: Event) => pick(dir, e.target as HTMLSelectElement) },
+        ...deviceOptions(model.devices, dir).map(([v, t]) => h("option", { value: v, selected: v === (model.callDevices[dir] ?? "") }, t))));
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "call-devices-title", id: "call-devices" },
+    h("h2", { id: "call-devices-title" }, s.callDevicesTitle),
+    h("div", { class: "row" }, picker("input", "call-mic-select", s.microphoneLabel), picker("output", "call-speaker-select", s.speakerLabel)),
+    model.callDevices.note ? h("p", { role: "status", id: "call-devices-note" }, model.callDevices.note) : null,
+  );
+}
+
 function callScreen(c: CallView): HTMLElement {
   const over = isOver(c);
   const stats = c.stats;
@@ -770,6 +808,7 @@ function callScreen(c: CallView): HTMLElement {
       h("button", { id: "stats-toggle", "aria-expanded": String(model.showStats), onclick: () => { model.showStats = !model.showStats; render(); } }, model.showStats ? s.hideStats : s.showStats),
     ),
     h("p", { class: "hint" }, s.shortcutsHint),
+    callDevicesCard(over),
     verify.length > 0
       ? h(
           "section",
@@ -865,11 +904,31 @@ document.addEventListener("pointerdown", () => {
 document.addEventListener("pointerup", pointerReleased, { capture: true });
 document.addEventListener("pointercancel", pointerReleased, { capture: true });
 
+// A device picker in the call view must survive the 10 Hz redraw while it is open:
+// redraws wait while it has the focus (it gives the focus up after a choice), at
+// most 15 s.
+let deferredSince = 0;
+document.addEventListener("focusout", () => {
+  if (renderWaiting && !pointerHeld) {
+    renderWaiting = false;
+    setTimeout(render, 0);
+  }
+});
+
 function render(): void {
   if (pointerHeld) {
     renderWaiting = true;
     return;
   }
+  const ae = document.activeElement as HTMLElement | null;
+  if (ae?.tagName === "SELECT" && ae.dataset.live === "true") {
+    if (!renderWaiting) deferredSince = Date.now();
+    if (Date.now() - deferredSince < 15000) {
+      renderWaiting = true;
+      return;
+    }
+  }
+  renderWaiting = false;
   const focusedId = document.activeElement?.id;
   const kept = new Map<string, string>();
   root.querySelectorAll("input, textarea").forEach((el) => {

@@ -83,6 +83,12 @@ export const s = {
   contactSaved: (name: string) => `Saved as contact “${name}”.`,
   inContacts: (name: string) => `Contact: ${name}`,
 
+  // Devices during a call
+  callDevicesTitle: "Sound devices for this call",
+  deviceSwitched: (name: string) => `Now using ${name}.`,
+  deviceFailed: (name: string) =>
+    `${name} could not be opened, so the call keeps the device it had. Check that it is plugged in and not used by another program, or pick another one.`,
+
   // Receiving calls
   listener: {
     off: "Not reachable for calls yet: join a room or call someone once (that relay is then used), or host on this computer.",
@@ -115,6 +121,7 @@ export const s = {
   microphoneLabel: "Microphone",
   speakerLabel: "Speaker",
   systemDefault: "System default",
+  deviceIsDefault: (name: string) => `${name} (system default)`,
   themeLabel: "Theme",
   themes: { system: "Same as the system", light: "Light", dark: "Dark" } as Record<string, string>,
   saveSettings: "Save settings",
@@ -204,6 +211,7 @@ export const s = {
     relay_unreachable: "Could not reach the relay. Check the address and your network.",
     call: "The call could not start.",
     relay_host: "Hosting on this computer failed. Another program may be using the network port.",
+    device: "That sound device could not be opened; the call goes on with the one it had. Check that it is plugged in and not used by another program.",
     internal: "Something went wrong inside the app. Restart it; if it happens again, report it.",
     unknown: "Something went wrong.",
   } as Record<string, string>,
