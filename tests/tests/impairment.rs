@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use wzp_audio::ToneSource;
 use wzp_e2e::{SharedSink, TestRelay, drain, tone_power, wait_event};
 use wzp_engine::{Call, CallState, CallTarget, EndReason, Event, Events, MediaIo, NullVideoSink};
-use wzp_netsim::{Impairment, Proxy, ProxyHandle, RateLimit};
+use wzp_netsim::{GilbertElliott, Impairment, Proxy, ProxyHandle, RateLimit};
 use wzp_video::{FrameSource, SyntheticSource};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -134,6 +134,44 @@ async fn call_holds_through_30_percent_loss_and_300_ms_jitter() {
     );
     assert!(stats.participants.len() == 1);
     assert_eq!(reconnects(&ea) + reconnects(&eb), 0, "no reconnect needed");
+}
+
+/// Bursty loss (10 %, bursts of 8 packets) on A's uplink: B measures A's loss and
+/// reports it, A turns on RaptorQ protection, and B rebuilds lost frames from the
+/// repair symbols (wzp_engine::protection).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bursty_loss_turns_on_audio_protection_and_bursts_are_rebuilt() {
+    let _serial = wzp_e2e::serial();
+    let p = pair("fec", None).await;
+    let (burst, loss) = (8.0, 0.10);
+    p.proxy
+        .set_uplink(Impairment {
+            burst: Some(GilbertElliott {
+                p_good_to_bad: loss / (burst * (1.0 - loss)),
+                p_bad_to_good: 1.0 / burst,
+                loss_in_bad: 1.0,
+            }),
+            jitter: Duration::from_millis(20),
+            ..Impairment::none()
+        })
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let heard = a_heard(&p.sb, 3000);
+    let sa = p.a.stats().await.unwrap();
+    let sb = p.b.stats().await.unwrap();
+    let net = p.proxy.stats();
+    let (ea, eb) = finish(p).await;
+    let seen = sb.participants.first().cloned();
+    eprintln!(
+        "heard {heard:e}; a: fec ratio {} repair sent {}; proxy {:?}; b sees a: {seen:?}",
+        sa.audio_fec_ratio, sa.audio_repair_sent, net.uplink
+    );
+    assert!(net.uplink.dropped_burst > 20, "the loss was real");
+    assert!(sa.audio_fec_ratio > 0.0, "A protects its audio");
+    let seen = seen.expect("b sees a");
+    assert!(seen.fec_recovered > 0, "B rebuilt frames: {seen:?}");
+    assert!(heard > HEARD, "440 Hz at B through bursty loss: {heard:e}");
+    assert_eq!(reconnects(&ea) + reconnects(&eb), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -194,6 +194,23 @@ impl JitterBuffer {
         self.stats
     }
 
+    /// Sets the lowest playout delay, live: raised while the sender protects its
+    /// audio with block FEC (repair symbols arrive up to a few hundred ms after
+    /// the frames they rebuild), lowered again when it stops. Playout stretches
+    /// up to a raised minimum at once (see `should_expand`) and drains back
+    /// down through the usual overfull path.
+    pub fn set_min_delay_ms(&mut self, ms: u32) {
+        let ms = ms.min(self.cfg.max_delay_ms);
+        if ms == self.cfg.min_delay_ms {
+            return;
+        }
+        self.cfg.min_delay_ms = ms;
+        self.want_ms = self.want_ms.max(ms as f32);
+        if self.target_ms < ms as f32 {
+            self.target_ms = ms as f32;
+        }
+    }
+
     /// Current playout delay target in ms.
     #[must_use]
     pub fn target_delay_ms(&self) -> u32 {
@@ -440,17 +457,22 @@ impl JitterBuffer {
         if self.entries.is_empty() || self.since_expand < 3 {
             return false;
         }
-        // Only on evidence: packets came late within the delay window.
+        let frame = f64::from(self.last_duration_ms.max(1));
+        let elapsed = now.saturating_duration_since(t0).as_secs_f64() * 1000.0;
+        // How long after its transit-free arrival time the slot `next` plays.
+        let headroom = elapsed - (next - ts0) as f64 - self.min_transit;
+        // A configured minimum is reached without waiting for late packets.
+        let floor = f64::from(self.cfg.min_delay_ms) - f64::from(self.cfg.frame_ms);
+        if self.cfg.min_delay_ms > 2 * self.cfg.frame_ms && headroom + frame / 2.0 < floor {
+            return true;
+        }
+        // Otherwise only on evidence: packets came late within the delay window.
         if self
             .last_late
             .is_none_or(|t| now.saturating_duration_since(t) > self.cfg.window)
         {
             return false;
         }
-        let frame = f64::from(self.last_duration_ms.max(1));
-        let elapsed = now.saturating_duration_since(t0).as_secs_f64() * 1000.0;
-        // How long after its transit-free arrival time the slot `next` plays.
-        let headroom = elapsed - (next - ts0) as f64 - self.min_transit;
         let needed = f64::from(self.want_ms) - f64::from(self.cfg.frame_ms);
         headroom + frame / 2.0 < needed
     }

@@ -110,6 +110,11 @@ impl AudioReceiver {
         self.jb.stats()
     }
 
+    /// Sets the lowest playout delay (see [`JitterBuffer::set_min_delay_ms`]).
+    pub fn set_min_delay_ms(&mut self, ms: u32) {
+        self.jb.set_min_delay_ms(ms);
+    }
+
     /// The jitter buffer (target delay, depth).
     #[must_use]
     pub fn jitter(&self) -> &JitterBuffer {

@@ -24,8 +24,8 @@ use wzp_audio::{
 use wzp_crypto::{Session, SessionConfig, envelope::Context};
 use wzp_proto::{
     Blob, CallId, CloseCode, CodecId, Decoded, ErrorCode, HangupReason, MediaHeader, MediaType,
-    PROTOCOL_VERSION, ParticipantId, RoomId, SUPPORTED_VERSIONS, Seq, SignalMessage, StreamId,
-    TimestampMs,
+    PROTOCOL_VERSION, ParticipantId, QualityReport, RoomId, SUPPORTED_VERSIONS, Seq, SignalMessage,
+    StreamId, TimestampMs,
 };
 use wzp_transport::{
     RelayClient, SignalSender, TransportError, TransportParams, WzpConnection, client_endpoint,
@@ -40,6 +40,9 @@ use crate::error::{EngineError, Result};
 use crate::event::{CallStats, Event, NetworkQuality, ParticipantInfo, ParticipantStats};
 use crate::io::MediaIo;
 use crate::pacer::Pacer;
+use crate::protection::{
+    AudioFrame, AudioProtection, FecReceiver, LossMeter, PROTECTED_PLAYOUT_MS, REPORT_INTERVAL,
+};
 use crate::state::{CallState, EndReason};
 use crate::video::{
     DecIn, DecOut, Decoder, EncCtl, EncodedPackets, Encoder, EncoderSetup, VIDEO_STREAM,
@@ -330,6 +333,12 @@ struct Peer {
     last_lost: u64,
     last_received: u64,
     last_frames: u64,
+    /// Its RaptorQ-protected audio (source and repair symbols).
+    fec: FecReceiver,
+    /// Loss of its audio before repair, for our quality reports.
+    loss: LossMeter,
+    /// Whether playout holds the protected delay for it now.
+    protected: bool,
 }
 
 /// Everything that belongs to one connection.
@@ -373,6 +382,12 @@ struct Runner {
     audio_seq: Seq,
     hb_seq: Seq,
     audio_ts: TimestampMs,
+    /// RaptorQ protection of our audio, driven by the others' loss reports.
+    protection: AudioProtection,
+    /// When we last measured and queued our own loss report.
+    last_report_at: Option<Instant>,
+    /// The report to attach to the next audio packet.
+    report: Option<QualityReport>,
     muted: bool,
     local_meter: LevelMeter,
     local_level: f32,
@@ -448,6 +463,9 @@ impl Runner {
             audio_seq: Seq(OsRng.next_u32() >> 1),
             hb_seq: Seq(0),
             audio_ts: TimestampMs(OsRng.next_u32()),
+            protection: AudioProtection::new(Seq(OsRng.next_u32() >> 1)),
+            last_report_at: None,
+            report: None,
             muted: false,
             local_meter: LevelMeter::new(20),
             local_level: 0.0,
@@ -955,6 +973,7 @@ impl Runner {
                     .collect();
                 for id in gone {
                     leg.peers.remove(&id);
+                    self.protection.forget(id);
                     if let Err(e) = leg.session.remove_participant(id, &mut OsRng) {
                         tracing::warn!(error = %e, "remove participant");
                     }
@@ -979,6 +998,14 @@ impl Runner {
                         Err(e) => {
                             return Some(Outcome::End(EndReason::Failed {
                                 message: format!("audio receiver: {e}"),
+                            }));
+                        }
+                    };
+                    let fec = match FecReceiver::new() {
+                        Ok(f) => f,
+                        Err(e) => {
+                            return Some(Outcome::End(EndReason::Failed {
+                                message: format!("audio FEC receiver: {e}"),
                             }));
                         }
                     };
@@ -1008,6 +1035,9 @@ impl Runner {
                             resolution: None,
                             last_lost: 0,
                             last_received: 0,
+                            fec,
+                            loss: LossMeter::default(),
+                            protected: false,
                             last_frames: 0,
                         },
                     );
@@ -1099,7 +1129,11 @@ impl Runner {
         peer.bytes_in += d.len() as u64;
         peer.last_heard = now;
         if header.flags.quality_report && plain.len() >= wzp_proto::QUALITY_REPORT_LEN {
-            plain.truncate(plain.len() - wzp_proto::QUALITY_REPORT_LEN);
+            let at = plain.len() - wzp_proto::QUALITY_REPORT_LEN;
+            if let Ok(r) = QualityReport::decode(&plain[at..]) {
+                self.protection.on_report(from, r.loss_pct(), now);
+            }
+            plain.truncate(at);
         }
         match header.media_type {
             MediaType::Audio if header.codec == CodecId::ComfortNoise => {
@@ -1108,7 +1142,20 @@ impl Runner {
             MediaType::Audio => {
                 peer.muted = false;
                 peer.codec = Some(header.codec);
-                peer.audio.insert(header.seq, header.timestamp, &plain, now);
+                if header.stream == AUDIO_STREAM {
+                    peer.loss.note(header.seq);
+                }
+                if header.flags.repair || header.fec_ratio != wzp_proto::FecRatio::NONE {
+                    // RaptorQ-protected: the symbols carry the frames' own sequence
+                    // numbers and timestamps (see `protection`).
+                    let mut frames: Vec<AudioFrame> = Vec::new();
+                    peer.fec.push(header.codec, &plain, now, &mut frames);
+                    for f in frames {
+                        peer.audio.insert(f.seq, f.ts, &f.data, now);
+                    }
+                } else {
+                    peer.audio.insert(header.seq, header.timestamp, &plain, now);
+                }
             }
             MediaType::Video => {
                 let mut v = Vec::with_capacity(wzp_proto::MEDIA_HEADER_LEN + plain.len());
@@ -1215,6 +1262,13 @@ impl Runner {
     fn audio_step(&mut self, leg: &mut Leg) {
         let now = Instant::now();
         self.ticks += 1;
+        if self
+            .last_report_at
+            .is_none_or(|t| now.saturating_duration_since(t) >= REPORT_INTERVAL)
+        {
+            self.last_report_at = Some(now);
+            self.protection_step(leg, now);
+        }
         let mut pcm = [0f32; FRAME];
         if let Err(e) = self.audio_in.pull(&mut pcm) {
             if !self.media_io_error {
@@ -1239,14 +1293,24 @@ impl Runner {
                 let mut pkt = [0u8; 1275];
                 match enc.encode(&pcm, &mut pkt) {
                     Ok(n) if n > 0 => {
-                        let h = MediaHeader::new(
-                            self.encoder_cfg.codec,
-                            AUDIO_STREAM,
-                            self.audio_seq,
-                            ts,
-                        );
+                        let codec = self.encoder_cfg.codec;
+                        let seq = self.audio_seq;
                         self.audio_seq = self.audio_seq.wrapping_add(1);
-                        self.seal_and_send(leg, &h, &pkt[..n]);
+                        match self.protection.protect(codec, seq, ts, &pkt[..n]) {
+                            Some(packets) => {
+                                let ratio = self.protection.ratio();
+                                for p in packets {
+                                    let mut h = MediaHeader::new(codec, p.stream, p.seq, ts);
+                                    h.fec_ratio = ratio;
+                                    h.flags.repair = p.repair;
+                                    self.send_audio(leg, h, &p.payload);
+                                }
+                            }
+                            None => {
+                                let h = MediaHeader::new(codec, AUDIO_STREAM, seq, ts);
+                                self.send_audio(leg, h, &pkt[..n]);
+                            }
+                        }
                         self.stats.audio_packets_sent += 1;
                     }
                     Ok(_) => {}
@@ -1313,6 +1377,62 @@ impl Runner {
         }
     }
 
+    /// Sends one audio packet, with our quality report attached when one is due
+    /// (inside the ciphertext, so the relay cannot read or rewrite it).
+    fn send_audio(&mut self, leg: &mut Leg, mut h: MediaHeader, payload: &[u8]) {
+        if let Some(r) = self.report.take().filter(|_| !h.flags.repair) {
+            h.flags.quality_report = true;
+            let mut with = Vec::with_capacity(payload.len() + wzp_proto::QUALITY_REPORT_LEN);
+            with.extend_from_slice(payload);
+            with.extend_from_slice(&r.encode());
+            self.seal_and_send(leg, &h, &with);
+        } else {
+            self.seal_and_send(leg, &h, payload);
+        }
+    }
+
+    /// Once per [`REPORT_INTERVAL`]: measures how much of each participant's
+    /// audio is lost before repair and queues the worst as our report; adapts
+    /// our own protection to the reports we got; and holds playout deeper for
+    /// participants whose audio is protected (their repair symbols come late).
+    fn protection_step(&mut self, leg: &mut Leg, now: Instant) {
+        let worst = leg
+            .peers
+            .values_mut()
+            .filter_map(|p| p.loss.take())
+            .fold(None, |a: Option<f32>, l| Some(a.map_or(l, |a| a.max(l))));
+        if let Some(loss) = worst {
+            let rtt = u32::try_from(leg.conn.path_stats().rtt.as_millis()).unwrap_or(u32::MAX);
+            let jitter = leg
+                .peers
+                .values()
+                .map(|p| p.audio.jitter().target_delay_ms())
+                .max()
+                .unwrap_or(0);
+            let cap_kbps = u32::try_from(self.stats.bandwidth_estimate_bps / 1000).unwrap_or(0);
+            self.report = Some(QualityReport::from_measurements(
+                loss, rtt, jitter, cap_kbps,
+            ));
+        }
+        if let Some(r) = self.protection.update(now) {
+            self.stats.audio_fec_ratio = r.ratio();
+        }
+        self.stats.audio_repair_sent = self.protection.repair_sent;
+        for p in leg.peers.values_mut() {
+            let protected = p.fec.active(now);
+            if protected != p.protected {
+                p.protected = protected;
+                let min = if protected {
+                    PROTECTED_PLAYOUT_MS
+                } else {
+                    ReceiverConfig::default().jitter.min_delay_ms
+                };
+                p.audio.set_min_delay_ms(min);
+                tracing::debug!(id = %p.info.id, protected, "playout delay for protected audio");
+            }
+        }
+    }
+
     fn seal_and_send(&mut self, leg: &mut Leg, h: &MediaHeader, payload: &[u8]) {
         let mut sealed = Vec::with_capacity(payload.len() + 64);
         if let Err(e) = leg.session.seal(h, payload, &mut sealed) {
@@ -1373,6 +1493,11 @@ impl Runner {
         self.last_path = Some((sent, lost));
         let prev = self.stats.bandwidth_estimate_bps as f64;
         let queueing = path.rtt.saturating_sub(min_rtt) > QUEUEING_RTT;
+        if queueing {
+            // Loss the others report now is our own queue overflowing: repair
+            // symbols would only add to it (see `AudioProtection::congested`).
+            self.protection.congested(now);
+        }
         let bwe = if queueing || loss > 0.05 {
             delivered_bps.min(prev) * 0.85
         } else {
@@ -1427,6 +1552,7 @@ impl Runner {
                 fps,
                 concealed: js.concealed,
                 recovered: js.recovered,
+                fec_recovered: p.fec.recovered(),
                 video_nacks: p.video.nacked(),
                 keyframe_requests: p.video.keyframe_requests(),
                 frames_not_shown: p.frames_not_shown,

@@ -68,6 +68,9 @@ pub struct ParticipantStats {
     pub concealed: u64,
     /// Audio frames rebuilt from FEC/DRED since it joined.
     pub recovered: u64,
+    /// Its audio frames rebuilt from RaptorQ repair symbols (while it protects
+    /// its audio because someone reported loss).
+    pub fec_recovered: u64,
     /// Video NACKs sent and keyframes requested for it since it joined.
     pub video_nacks: u64,
     /// Keyframe requests sent for its video.
@@ -100,6 +103,11 @@ pub struct CallStats {
     pub queued_bytes: usize,
     /// Audio packets sent in total.
     pub audio_packets_sent: u64,
+    /// RaptorQ repair ratio our audio is sent with (0: protection off; it turns
+    /// on when another participant reports loss, see `wzp_engine::protection`).
+    pub audio_fec_ratio: f32,
+    /// Audio repair symbols sent.
+    pub audio_repair_sent: u64,
     /// Video packets sent in total (retransmissions included).
     pub video_packets_sent: u64,
     /// Datagrams QUIC refused to send (too large for the path, or the peer does not

@@ -31,6 +31,7 @@ pub mod error;
 pub mod event;
 pub mod io;
 pub mod pacer;
+pub mod protection;
 pub mod state;
 mod video;
 
