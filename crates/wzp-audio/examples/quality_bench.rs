@@ -3,9 +3,15 @@
 //! -> jitter buffer -> decode/recovery/PLC, and each output is scored against
 //! the input with PESQ wideband (tools/pesq_score.py, Python `pesq`).
 //!
+//! The RaptorQ rows wrap the Opus packets in wzp-fec blocks the way the call
+//! engine protects audio on lossy paths (wzp_engine::protection: 5 frames per
+//! block, repair spread over the next 3 blocks, playout held 400 ms behind).
+//!
 //! Run: `cargo run --release -p wzp-audio --example quality_bench -- [input.wav] [out_dir]`
-//! (defaults: assets/speech_48k.wav, target/quality-bench). Without Python and
-//! `pesq` it still writes the WAVs and prints "n/a" as the score.
+//! (defaults: assets/speech_48k.wav, target/quality-bench). `WZP_QB_SEEDS=N` scores
+//! each cell with loss seeds 1..=N and prints the mean; `WZP_QB_DEBUG=1` prints the
+//! jitter-buffer counters of every run. Without Python and `pesq` it still writes
+//! the WAVs and prints "n/a" as the score.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -18,7 +24,8 @@ use wzp_audio::{
     AudioReceiver, AudioSource, EncoderConfig, FrameOrigin, OpusEncoder, Pull, ReceiverConfig,
     Recovery, WavSource,
 };
-use wzp_proto::{CodecId, Seq, TimestampMs};
+use wzp_fec::{FecConfig, FecDecoder, FecEncoder, FecPacket};
+use wzp_proto::{CodecId, FecRatio, Seq, TimestampMs};
 
 /// One pipeline variant.
 #[derive(Clone, Copy)]
@@ -27,6 +34,31 @@ struct Variant {
     enc: fn(CodecId, u8) -> EncoderConfig,
     recovery: Option<Recovery>,
     plc: bool,
+    /// RaptorQ block FEC (wzp-fec) around the Opus packets, and the playout
+    /// delay the receiver holds so that late repair symbols still arrive in time.
+    raptorq: Option<RaptorQ>,
+}
+
+/// A RaptorQ setting for the bench: k source frames per block, repair ratio,
+/// interleave depth (blocks the repair symbols are spread over) and the jitter
+/// buffer's minimum delay.
+#[derive(Clone, Copy)]
+struct RaptorQ {
+    k: u8,
+    ratio: f32,
+    depth: u8,
+    delay_ms: u32,
+}
+
+impl RaptorQ {
+    fn config(self) -> FecConfig {
+        FecConfig {
+            frames_per_block: self.k,
+            ratio: FecRatio::from_ratio(self.ratio),
+            interleave_depth: self.depth,
+            ..FecConfig::default()
+        }
+    }
 }
 
 /// In-band FEC only (the clean-link default), loss hint floored at 5% as
@@ -53,30 +85,58 @@ fn plain_enc(c: CodecId, _: u8) -> EncoderConfig {
     EncoderConfig::plain(c)
 }
 
-const VARIANTS: [Variant; 4] = [
+const VARIANTS: [Variant; 6] = [
     Variant {
         name: "plain Opus (no FEC, no PLC)",
         enc: plain_enc,
         recovery: None,
         plc: false,
+        raptorq: None,
     },
     Variant {
         name: "Opus + PLC",
         enc: plain_enc,
         recovery: None,
         plc: true,
+        raptorq: None,
     },
     Variant {
         name: "WZP: in-band FEC + PLC",
         enc: wzp_fec_enc,
         recovery: Some(Recovery::InbandFec),
         plc: true,
+        raptorq: None,
     },
     Variant {
         name: "WZP: DRED + PLC",
         enc: wzp_dred_enc,
         recovery: Some(Recovery::Dred),
         plc: true,
+        raptorq: None,
+    },
+    Variant {
+        name: "RaptorQ k5 x1.0 d3 +400ms",
+        enc: plain_enc,
+        recovery: None,
+        plc: true,
+        raptorq: Some(RaptorQ {
+            k: 5,
+            ratio: 1.0,
+            depth: 3,
+            delay_ms: 400,
+        }),
+    },
+    Variant {
+        name: "RaptorQ k5 x2.0 d3 +400ms",
+        enc: plain_enc,
+        recovery: None,
+        plc: true,
+        raptorq: Some(RaptorQ {
+            k: 5,
+            ratio: 2.0,
+            depth: 3,
+            delay_ms: 400,
+        }),
     },
 ];
 
@@ -90,12 +150,28 @@ fn run(
 ) -> (Vec<f32>, wzp_audio::JitterStats) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut enc = OpusEncoder::new((v.enc)(codec, loss_pct as u8)).unwrap();
+    let mut jitter = wzp_audio::JitterConfig::default();
+    if let Some(r) = v.raptorq {
+        jitter.min_delay_ms = r.delay_ms;
+    }
     let mut rx = AudioReceiver::new(ReceiverConfig {
         recovery: v.recovery,
         plc: v.plc,
+        jitter,
         ..ReceiverConfig::default()
     })
     .unwrap();
+    let mut fec = v.raptorq.map(|r| {
+        (
+            FecEncoder::new(r.config()).unwrap(),
+            FecDecoder::new(r.config().symbol_size, Duration::from_secs(2)).unwrap(),
+        )
+    });
+    // Repair packets draw their jitter from their own generator, so the loss
+    // pattern (and the rows without RaptorQ) stay identical across variants.
+    let mut rng2 = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let mut wire = Vec::new();
+    let mut got = Vec::new();
     let mut src = WavSource::from_samples(clip.to_vec());
     let (mut pcm, mut pkt, mut out) = (vec![0.0; 960], vec![0u8; 1275], vec![0.0; 960]);
     // Gilbert-Elliott: mean burst 8 packets (160 ms), stationary loss = loss_pct.
@@ -110,10 +186,12 @@ fn run(
     let mut bad = false;
     let uni = |r: &mut ChaCha8Rng| f64::from(r.next_u32()) / f64::from(u32::MAX);
     let t0 = Instant::now();
-    let mut net: Vec<(u64, u32, Vec<u8>)> = Vec::new();
+    // (arrival ms, bytes): a sequence number and the Opus packet, or an FEC
+    // packet carrying that as its frame.
+    let mut net: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut output = Vec::new();
     let mut started = false;
-    let frames = clip.len() / 960 + 30;
+    let frames = clip.len() / 960 + 60;
     for i in 0..frames as u32 {
         let now_ms = u64::from(i) * 20;
         {
@@ -125,16 +203,52 @@ fn run(
             } else {
                 uni(&mut rng) < good_to_bad
             };
+            let mut frame = i.to_be_bytes().to_vec();
+            frame.extend_from_slice(&pkt[..n]);
+            let mut packets = Vec::new();
+            match &mut fec {
+                Some((enc, _)) => {
+                    wire.clear();
+                    enc.push_frame(&frame, &mut wire).unwrap();
+                    for p in &wire {
+                        let mut b = Vec::new();
+                        p.write(&mut b);
+                        packets.push(b);
+                    }
+                }
+                None => packets.push(frame),
+            }
             if !bad {
-                let jitter = u64::from(rng.next_u32() % 81);
-                net.push((now_ms + 20 + jitter, i, pkt[..n].to_vec()));
+                for (j, p) in packets.into_iter().enumerate() {
+                    let r = if j == 0 { &mut rng } else { &mut rng2 };
+                    let jitter = u64::from(r.next_u32() % 81);
+                    net.push((now_ms + 20 + jitter, p));
+                }
             }
         }
         let now = t0 + Duration::from_millis(now_ms);
         net.sort_by_key(|x| x.0);
         while net.first().is_some_and(|x| x.0 <= now_ms) {
-            let (_, seq, p) = net.remove(0);
-            rx.insert(Seq(seq), TimestampMs(seq * 20), &p, now);
+            let (_, p) = net.remove(0);
+            got.clear();
+            match &mut fec {
+                Some((_, dec)) => {
+                    dec.push(FecPacket::parse(&p).unwrap(), now, &mut got)
+                        .unwrap();
+                }
+                None => got.push(wzp_fec::RecoveredFrame {
+                    block: wzp_fec::BlockId(0),
+                    index: 0,
+                    data: p,
+                    recovered: false,
+                }),
+            }
+            for f in &got {
+                if let Some((seq, payload)) = f.data.split_first_chunk::<4>() {
+                    let seq = u32::from_be_bytes(*seq);
+                    rx.insert(Seq(seq), TimestampMs(seq * 20), payload, now);
+                }
+            }
         }
         let origin = rx.pull(now, &mut out).unwrap();
         if started || origin != FrameOrigin::Silence {
@@ -178,8 +292,16 @@ fn main() {
     let clip = WavSource::open(&input).unwrap().samples().to_vec();
     let reference = out_dir.join("reference.wav");
     write_wav(&reference, &clip).unwrap();
+    // WZP_QB_SEEDS=N scores every cell with seeds 1..=N and prints the mean: one
+    // 10 s clip sees only a handful of 160 ms bursts, so one seed is noisy.
+    let seeds: u64 = std::env::var("WZP_QB_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
     println!(
-        "input {} ({:.1} s); loss: Gilbert-Elliott, mean burst 160 ms; jitter 0-80 ms; seed 1",
+        "input {} ({:.1} s); loss: Gilbert-Elliott, mean burst 160 ms; jitter 0-80 ms; \
+         mean over seeds 1..={seeds}",
         input.display(),
         clip.len() as f32 / 48_000.0
     );
@@ -195,18 +317,31 @@ fn main() {
             print!("{:<30}", v.name);
             let mut at20 = None;
             for l in losses {
-                let (out, stats) = run(&clip, v, codec, l, 1);
-                if l == 20 {
-                    at20 = Some(stats);
+                let mut mos = Vec::new();
+                for seed in 1..=seeds {
+                    let (out, stats) = run(&clip, v, codec, l, seed);
+                    if std::env::var_os("WZP_QB_DEBUG").is_some() {
+                        eprintln!("{codec:?} v{vi} loss {l} seed {seed}: {stats:?}");
+                    }
+                    if l == 20 && seed == 1 {
+                        at20 = Some(stats);
+                    }
+                    let path = out_dir.join(format!("{codec:?}-v{vi}-loss{l}-seed{seed}.wav"));
+                    write_wav(&path, &out).unwrap();
+                    mos.push(score(&reference, &path));
                 }
-                let path = out_dir.join(format!("{codec:?}-v{vi}-loss{l}.wav"));
-                write_wav(&path, &out).unwrap();
-                print!("{:>8}", score(&reference, &path));
+                let nums: Vec<f64> = mos.iter().filter_map(|m| m.parse().ok()).collect();
+                let cell = if nums.len() == mos.len() {
+                    format!("{:.3}", nums.iter().sum::<f64>() / nums.len() as f64)
+                } else {
+                    "n/a".to_owned()
+                };
+                print!("{cell:>8}");
                 use std::io::Write;
                 std::io::stdout().flush().unwrap();
             }
             if let Some(st) = at20 {
-                // Where the lost frames went at 20% loss.
+                // Where the lost frames went at 20% loss (seed 1).
                 print!(
                     "   20%: lost {} recovered {} concealed {} underruns {}",
                     st.lost, st.recovered, st.concealed, st.underruns
