@@ -344,3 +344,189 @@ async fn incoming_call_is_answered_then_one_is_declined() {
     host.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An offer nobody answers is missed after the ring time; an offer that arrives while
+/// the app is in another call is declined at once and kept as missed ("busy").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_offer_is_missed_and_one_during_a_call_is_busy() {
+    use wzp_desktop::incoming::{INCOMING_CALL, INCOMING_ENDED, Incoming, LISTENER_STATE, Target};
+
+    let dir = tmp_dir();
+    let host = Host::start("127.0.0.1:0", &dir.join("host-relay.key")).await;
+    let Ok(host) = host else {
+        panic!("embedded relay did not start: {:?}", host.err());
+    };
+    let info = host.info().clone();
+    let rec = Arc::new(Recorder::default());
+    let history_path = dir.join("history.json");
+    let calls = Arc::new(Calls::new(
+        rec.clone(),
+        Box::new(silent),
+        History::default(),
+        history_path.clone(),
+        dir.join("relays.json"),
+    ));
+    // A short ring time, so "missed" comes quickly.
+    let incoming = Incoming::new(rec.clone(), calls.clone(), Duration::from_secs(1));
+    let me = wzp_crypto::Identity::generate(&mut rand_core::OsRng);
+    let my_fp = me.fingerprint();
+    incoming.set_target(Some((
+        Target {
+            relay: info.local_address.clone(),
+            relay_fingerprint: Some(info.fingerprint.clone()),
+            alias: None,
+        },
+        me.clone(),
+    )));
+    wait_for(&rec, "listening", |n, p| {
+        n == LISTENER_STATE && p["state"] == "listening"
+    })
+    .await;
+    let Ok(fp) = RelayFingerprint::parse(&info.fingerprint) else {
+        panic!("bad relay fingerprint");
+    };
+    let Ok(addr) = info.local_address.parse() else {
+        panic!("bad address");
+    };
+    let dial = |alias: &str| {
+        let rc = RelayConfig {
+            addr,
+            server_name: "localhost".into(),
+            trust: Trust::Pinned(fp),
+            token: None,
+        };
+        let mut cfg = CallConfig::new(rc, wzp_crypto::Identity::generate(&mut rand_core::OsRng));
+        cfg.alias = Some(alias.into());
+        match Call::start(cfg, CallTarget::Direct(my_fp), silent()) {
+            Ok(c) => c,
+            Err(e) => panic!("peer call did not start: {e}"),
+        }
+    };
+
+    let (caller, _e) = dial("nobody-answers");
+    wait_for(&rec, "the offer", |n, p| {
+        n == INCOMING_CALL && p["alias"] == "nobody-answers"
+    })
+    .await;
+    let missed = wait_for(&rec, "missed", |n, p| {
+        n == INCOMING_ENDED && p["outcome"] == "missed"
+    })
+    .await;
+    assert_eq!(missed["entry"]["direction"], "missed");
+    assert_eq!(missed["entry"]["end_reason"], "missed");
+    assert!(incoming.ringing().is_none());
+    let _ = caller.hang_up();
+    let _ = caller.wait().await;
+
+    // Busy: the app is in a room call when the next offer arrives.
+    let started = calls.start(
+        me,
+        Request {
+            relay: info.local_address.clone(),
+            relay_fingerprint: Some(info.fingerprint.clone()),
+            target: CallTarget::Room("elsewhere".into()),
+            alias: None,
+        },
+    );
+    assert!(started.is_ok(), "room call: {:?}", started.err());
+    let (caller2, _e2) = dial("while-busy");
+    let busy = wait_for(&rec, "busy", |n, p| {
+        n == INCOMING_ENDED && p["outcome"] == "busy"
+    })
+    .await;
+    assert_eq!(busy["entry"]["end_reason"], "busy");
+    let reason = caller2.wait().await;
+    assert!(
+        matches!(reason, wzp_engine::EndReason::Declined),
+        "caller saw {reason:?}"
+    );
+    assert!(
+        rec.find(|n, p| n == INCOMING_CALL && p["alias"] == "while-busy")
+            .is_none(),
+        "no ringing while busy"
+    );
+    assert!(calls.with_call(Call::hang_up).is_ok());
+    wait_for(&rec, "call-ended", |n, _| n == CALL_ENDED).await;
+    incoming.set_target(None);
+    host.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The listener keeps trying while its relay is away (state "retrying", with the
+/// error and the pause) and registers once the relay is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_retries_until_the_relay_is_up() {
+    use wzp_desktop::incoming::{Incoming, LISTENER_STATE, Target};
+
+    let dir = tmp_dir();
+    // A free UDP port, with nothing on it yet.
+    let port = match std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()) {
+        Ok(a) => a.port(),
+        Err(e) => panic!("no free port: {e}"),
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let rec = Arc::new(Recorder::default());
+    let calls = Arc::new(Calls::new(
+        rec.clone(),
+        Box::new(silent),
+        History::default(),
+        dir.join("history.json"),
+        dir.join("relays.json"),
+    ));
+    let incoming = Incoming::new(rec.clone(), calls, Duration::from_secs(5));
+    // The key file is made now, so the fingerprint is known before the relay runs.
+    let key = dir.join("host-relay.key");
+    let first = Host::start("127.0.0.1:0", &key).await;
+    let Ok(first) = first else {
+        panic!("embedded relay did not start: {:?}", first.err());
+    };
+    let relay_fp = first.info().fingerprint.clone();
+    first.stop().await;
+    incoming.set_target(Some((
+        Target {
+            relay: addr.clone(),
+            relay_fingerprint: Some(relay_fp),
+            alias: None,
+        },
+        wzp_crypto::Identity::generate(&mut rand_core::OsRng),
+    )));
+    // A QUIC handshake to a silent port fails only at its timeout, so allow a minute.
+    let mut retrying = None;
+    for _ in 0..600 {
+        retrying = rec.find(|n, p| n == LISTENER_STATE && p["state"] == "retrying");
+        if retrying.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some(retrying) = retrying else {
+        panic!("the listener never reported retrying");
+    };
+    assert!(
+        rec.find(|n, p| n == LISTENER_STATE && p["state"] == "connecting")
+            .is_some()
+    );
+    assert_eq!(retrying["relay"], addr.as_str());
+    assert!(retrying["error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert!(retrying["retry_in_secs"].as_u64().is_some_and(|s| s >= 1));
+    assert_eq!(
+        incoming.status().state,
+        wzp_desktop::incoming::ListenerState::Retrying
+    );
+
+    let host = Host::start(&addr, &key).await;
+    let Ok(host) = host else {
+        panic!("embedded relay did not start on {addr}: {:?}", host.err());
+    };
+    wait_for(&rec, "listening after the relay came up", |n, p| {
+        n == LISTENER_STATE && p["state"] == "listening"
+    })
+    .await;
+    incoming.set_target(None);
+    assert_eq!(
+        incoming.status().state,
+        wzp_desktop::incoming::ListenerState::Off
+    );
+    host.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
