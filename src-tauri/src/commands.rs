@@ -307,6 +307,20 @@ pub async fn set_audio_device(
     Ok(())
 }
 
+/// What the tray icon shows: the UI's words (once) and the call and mute state.
+#[tauri::command]
+pub fn tray_set(
+    state: State<'_, AppState>,
+    labels: Option<crate::tray::TrayLabels>,
+    in_call: bool,
+    muted: bool,
+) -> Result<()> {
+    match state.tray.get() {
+        Some(t) => t.set(labels, in_call, muted),
+        None => Ok(()),
+    }
+}
+
 /// Turns outgoing video on or off.
 #[tauri::command]
 pub fn camera(state: State<'_, AppState>, on: bool) -> Result<()> {

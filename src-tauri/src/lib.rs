@@ -19,6 +19,7 @@ pub mod incoming;
 pub mod logfile;
 pub mod media;
 pub mod store;
+pub mod tray;
 pub mod video;
 
 use std::path::PathBuf;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub devices: Arc<Mutex<media::DeviceChoice>>,
     /// The native video view, once the main window exists (none in headless tests).
     pub video: Arc<std::sync::OnceLock<video::VideoView>>,
+    /// The tray icon, where the desktop has a tray.
+    pub tray: std::sync::OnceLock<tray::Tray>,
 }
 
 /// Sends events to the app's windows.
@@ -127,6 +130,7 @@ impl AppState {
             notices,
             devices,
             video,
+            tray: std::sync::OnceLock::new(),
         })
     }
 }
@@ -179,6 +183,12 @@ pub fn run() {
             if let Some(w) = app.get_webview_window("main") {
                 let _ = state.video.set(video::VideoView::attach(&w));
             }
+            match tray::Tray::create(app.handle()) {
+                Ok(t) => {
+                    let _ = state.tray.set(t);
+                }
+                Err(e) => tracing::warn!(error = %e, "no tray icon"),
+            }
             app.manage(state);
             // Start receiving calls (if there is an identity and a relay to use).
             let handle = app.handle().clone();
@@ -202,6 +212,7 @@ pub fn run() {
             commands::mute,
             commands::camera,
             commands::set_audio_device,
+            commands::tray_set,
             commands::stats,
             commands::host_start,
             commands::host_stop,

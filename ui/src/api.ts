@@ -101,6 +101,8 @@ export const api = {
   hangUp: () => invoke<void>("hang_up"),
   mute: (on: boolean) => invoke<void>("mute", { on }),
   camera: (on: boolean) => invoke<void>("camera", { on }),
+  traySet: (labels: Record<string, string> | null, inCall: boolean, muted: boolean) =>
+    invoke<void>("tray_set", { labels, inCall, muted }),
   setAudioDevice: (direction: "input" | "output", id: string | null) =>
     invoke<void>("set_audio_device", { direction, id }),
   stats: () => invoke<CallStats>("stats"),
@@ -121,6 +123,10 @@ export function onCallEnded(f: (e: CallEnded) => void): Promise<UnlistenFn> {
 
 export function onAppError(f: (e: { kind: string; message: string }) => void): Promise<UnlistenFn> {
   return listen<{ kind: string; message: string }>("app-error", (m) => f(m.payload));
+}
+
+export function onTrayAction(f: (action: "mute" | "hang_up") => void): Promise<UnlistenFn> {
+  return listen<"mute" | "hang_up">("tray-action", (m) => f(m.payload));
 }
 
 export function onListenerState(f: (st: ListenerStatus) => void): Promise<UnlistenFn> {

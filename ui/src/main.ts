@@ -11,6 +11,7 @@ import {
   onIncomingCall,
   onIncomingEnded,
   onListenerState,
+  onTrayAction,
   type AppStatus,
   type Device,
   type HostInfo,
@@ -955,7 +956,29 @@ function render(): void {
   });
   if (focusedId) document.getElementById(focusedId)?.focus();
   reportVideoLayout();
+  syncTray();
 }
+
+// --- tray icon -----------------------------------------------------------------------
+
+let trayKey = "";
+
+/** Tells the shell what the tray shows (its words the first time), only on a change. */
+function syncTray(): void {
+  const c = model.call;
+  const inCall = c !== null && !isOver(c);
+  const muted = inCall && (c?.muted ?? false);
+  const key = `${inCall}|${muted}`;
+  if (key === trayKey) return;
+  const first = trayKey === "";
+  trayKey = key;
+  api.traySet(first ? s.tray : null, inCall, muted).catch((e) => console.warn("tray", e));
+}
+
+onTrayAction((action) => {
+  if (action === "mute") toggleMute();
+  else hangUp();
+});
 
 // --- native video placement --------------------------------------------------------
 

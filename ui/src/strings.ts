@@ -83,6 +83,17 @@ export const s = {
   contactSaved: (name: string) => `Saved as contact “${name}”.`,
   inContacts: (name: string) => `Contact: ${name}`,
 
+  // Tray icon (tooltip and menu)
+  tray: {
+    idle: "WZP",
+    in_call: "WZP: in a call",
+    muted: "WZP: in a call, microphone muted",
+    mute: "Mute microphone",
+    unmute: "Unmute microphone",
+    hang_up: "Hang up",
+    quit: "Quit WZP",
+  },
+
   // Devices during a call
   callDevicesTitle: "Sound devices for this call",
   deviceSwitched: (name: string) => `Now using ${name}.`,
