@@ -6,9 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn wzp() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wzp"))
-}
+mod common;
+use common::{start_relay, wzp};
 
 #[test]
 fn demo_prints_live_stats_and_exits_0() {
@@ -49,36 +48,6 @@ fn bad_media_options_are_refused_by_name() {
         assert_eq!(out.status.code(), Some(2), "{flag} {value}: {err}");
         assert!(err.contains(flag) && err.contains(expect), "{err}");
     }
-}
-
-fn start_relay(dir: &std::path::Path) -> (Child, String, String) {
-    let mut relay = wzp()
-        .args([
-            "relay",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-        ])
-        .arg("--identity-file")
-        .arg(dir.join("relay.key"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(relay.stdout.take().unwrap()).lines();
-    let listen = lines.next().unwrap().unwrap();
-    let fp_line = lines.next().unwrap().unwrap();
-    let addr = listen
-        .strip_prefix("wzp relay listening on ")
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .to_string();
-    let fp = fp_line
-        .strip_prefix("relay fingerprint: ")
-        .unwrap()
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
-    (relay, addr, fp)
 }
 
 fn sigterm(child: &Child) {

@@ -2,41 +2,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-fn wzp() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_wzp"))
-}
+mod common;
+use common::{start_relay, wzp};
 
 #[test]
 fn relay_starts_prints_fingerprint_carries_media_and_stops_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("wzp-relay-cli-{}", std::process::id()));
-    let mut relay = wzp()
-        .args([
-            "relay",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-            "--identity-file",
-        ])
-        .arg(dir.join("relay.key"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(relay.stdout.take().unwrap()).lines();
-    let listen = lines.next().unwrap().unwrap();
-    let fp_line = lines.next().unwrap().unwrap();
-    let addr = listen
-        .strip_prefix("wzp relay listening on ")
-        .and_then(|r| r.split_whitespace().next())
-        .unwrap()
-        .to_string();
-    let fp = fp_line
-        .strip_prefix("relay fingerprint: ")
-        .unwrap()
-        .to_string();
+    let (mut relay, addr, fp) = start_relay(&dir);
     assert_eq!(fp.len(), 32 * 3 - 1, "{fp}");
     // Two synthetic participants exchange audio through it.
     let out = wzp()
