@@ -174,6 +174,20 @@ fn init_logging(dir: &std::path::Path) {
 /// Runs the app (the binary's `main`).
 pub fn run() {
     let result = tauri::Builder::default()
+        // First: a second start of the app hands over to this one (over the session
+        // D-Bus on Linux) and exits, instead of opening a second window with the same
+        // identity, files and relay port.
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            tracing::info!(
+                args = argv.len().saturating_sub(1),
+                "the app was started again: showing this window instead"
+            );
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.unminimize();
+                let _ = w.show();
+                let _ = w.set_focus();
+            }
+        }))
         .setup(|app| {
             let dir = data_dir(app)?;
             init_logging(&dir);

@@ -8,7 +8,7 @@
 // hang up writes a history entry -> a headless caller dials the app (it listens on the
 // relay it hosts), the app rings, Accept answers, hang up writes "received" -> a second
 // caller is declined with Escape ("missed"/"declined") -> a restarted app keeps identity
-// and history.
+// and history -> starting the app a second time hands over to the running one.
 // Screenshots go to $E2E_OUT.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
@@ -216,7 +216,7 @@ try {
     log("key actions not supported, clicking mute instead:", String(e).slice(0, 100));
     await clickCss("#mute-button");
   }
-  await waitFor("#mute-button[aria-pressed=true]", "mute to be on", 5000);
+  await waitFor("#mute-button[aria-pressed=true]", "mute to be on", 15000);
   const end = Date.now() + 15000;
   while (!/"muted":true/.test(peerOut) && Date.now() < end) await sleep(300);
   if (!/"muted":true/.test(peerOut)) throw new Error("the peer never saw us muted");
@@ -371,6 +371,24 @@ try {
   await waitFor("#recent-list li[data-target=e2e-room]", "history after restart", 5000);
   await shot("08-after-restart");
   log("restart keeps identity and history");
+
+  // Single instance: starting the app again while it runs hands over and exits.
+  const second = spawn(app, [], { stdio: ["ignore", "pipe", "pipe"] });
+  let secondOut = "";
+  second.stdout.on("data", (d) => (secondOut += d));
+  second.stderr.on("data", (d) => (secondOut += d));
+  const secondExit = await Promise.race([
+    new Promise((r) => second.on("exit", (code) => r(code))),
+    sleep(15000).then(() => "still running"),
+  ]);
+  if (secondExit !== 0) {
+    second.kill("SIGTERM");
+    throw new Error(`a second start of the app did not hand over and exit (${secondExit}): ${secondOut.slice(0, 300)}`);
+  }
+  const appLog = readFileSync(join(dataDir, "logs", "wzp-desktop.log"), "utf8");
+  if (!/started again: showing this window/.test(appLog)) throw new Error("the running app was not told about the second start");
+  await waitFor("#fingerprint", "the first instance still working", 5000);
+  log("a second start handed over to the running app and exited");
   console.log("E2E PASS");
 } catch (e) {
   failed = true;
