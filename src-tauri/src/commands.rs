@@ -44,16 +44,12 @@ pub struct AppStatus {
 /// The state for the first screen.
 #[tauri::command]
 pub async fn app_status(state: State<'_, AppState>) -> Result<AppStatus> {
-    /// Logs once, at the UI's first command after its page loaded: that line ends "cold
-    /// start to interactive" as scripts/measure-app.sh measures it (process start -> it).
-    static FIRST: std::sync::Once = std::sync::Once::new();
-    FIRST.call_once(|| tracing::info!("first app_status from the UI"));
     let (identity, identity_error) = match state.identities.info() {
         Ok(i) => (i, None),
         Err(e) => (None, Some(e)),
     };
     let settings = lock_settings(&state)?.clone();
-    Ok(AppStatus {
+    let status = AppStatus {
         identity,
         identity_error,
         settings,
@@ -65,7 +61,13 @@ pub async fn app_status(state: State<'_, AppState>) -> Result<AppStatus> {
         listener: state.incoming.status(),
         incoming: state.incoming.ringing(),
         contacts: lock_contacts(&state)?.clone(),
-    })
+    };
+    /// Logs once, when the UI's first command (sent when its page has loaded) is answered:
+    /// the UI then draws its first screen. That line ends "cold start to interactive" as
+    /// scripts/measure-app.sh measures it (process start -> this line).
+    static FIRST: std::sync::Once = std::sync::Once::new();
+    FIRST.call_once(|| tracing::info!("first app_status answered"));
+    Ok(status)
 }
 
 /// Makes a new identity (not stored yet) and returns its 24 words.
