@@ -1,9 +1,11 @@
+# shellcheck shell=bash
 # Sourced by scripts/test.sh: starts the services tests need on a machine with no
 # display, sound server or session bus (as CI has), in a private runtime folder,
 # and stops them on exit. Each service is optional: a test that needs one checks
 # the environment variable set here and skips with a clear message if it is absent.
 #
-# Services: PulseAudio with a null sink (WZP_TEST_PULSE=1, PULSE_SERVER set).
+# Services: PulseAudio with a null sink (WZP_TEST_PULSE=1, PULSE_SERVER set); Xvfb
+# (DISPLAY); a session bus with an unlocked gnome-keyring (DBUS_SESSION_BUS_ADDRESS).
 
 HARNESS_PIDS=()
 HARNESS_DIR=""
@@ -34,6 +36,36 @@ harness_start_pulse() {
     sleep 0.1
   done
   echo "harness: PulseAudio did not start (see $HARNESS_DIR/pulse.log); audio device tests will skip"
+}
+
+# Xvfb on a free display (it writes the number to fd 5 once ready); exports DISPLAY.
+# $1: where its output goes (default: the harness folder).
+harness_start_xvfb() {
+  local log=${1:-$HARNESS_DIR/xvfb.log}
+  Xvfb -displayfd 5 -screen 0 1280x900x24 -nolisten tcp 5>"$HARNESS_DIR/display" >"$log" 2>&1 &
+  HARNESS_PIDS+=("$!")
+  for _ in $(seq 1 100); do [ -s "$HARNESS_DIR/display" ] && break; sleep 0.1; done
+  [ -s "$HARNESS_DIR/display" ] || { echo "harness: Xvfb did not start (see $log)" >&2; return 1; }
+  DISPLAY=":$(head -n1 "$HARNESS_DIR/display")"
+  export DISPLAY
+}
+
+# A private session D-Bus with an unlocked gnome-keyring (the Secret Service that
+# keyring 3 uses); exports DBUS_SESSION_BUS_ADDRESS. Set HOME to a private folder
+# first: the keyring file goes under it. $1: keyring password (throwaway).
+harness_start_keyring() {
+  dbus-daemon --session --address="unix:path=$XDG_RUNTIME_DIR/bus" --nofork --nopidfile >"$HARNESS_DIR/dbus.log" 2>&1 &
+  HARNESS_PIDS+=("$!")
+  export DBUS_SESSION_BUS_ADDRESS="unix:path=$XDG_RUNTIME_DIR/bus"
+  for _ in $(seq 1 50); do [ -S "$XDG_RUNTIME_DIR/bus" ] && break; sleep 0.1; done
+  printf '%s' "${1:-harness-keyring}" | gnome-keyring-daemon --foreground --unlock --components=secrets >"$HARNESS_DIR/keyring.log" 2>&1 &
+  HARNESS_PIDS+=("$!")
+  for _ in $(seq 1 50); do
+    secret-tool store --label=probe service wzp-harness-probe username probe <<<"ok" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  echo "harness: the Secret Service did not come up (see $HARNESS_DIR/keyring.log)" >&2
+  return 1
 }
 
 harness_stop() {
