@@ -55,6 +55,10 @@ async function shot(name) {
 let peer = null;
 let peerOut = "";
 let failed = false;
+process.on("SIGTERM", () => {
+  if (peer) peer.kill("SIGTERM");
+  process.exit(1);
+});
 try {
   sid = (await wd("POST", "/session", {
     capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: process.env.APP } } },

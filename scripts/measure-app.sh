@@ -64,17 +64,18 @@ say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "commit: $(git rev-parse --short HEAD)"
 
 # --- .deb ---------------------------------------------------------------------------
-say "deb: $(basename "$DEB") $(stat -c %s "$DEB") bytes ($(( $(stat -c %s "$DEB") / 1024 )) KiB); Installed-Size $(dpkg-deb -f "$DEB" Installed-Size) KiB; binary $(stat -c %s "$APP") bytes"
+say "deb: $(basename "$DEB") $(stat -c %s "$DEB") bytes ($(( $(stat -c %s "$DEB") / 1024 )) KiB); Installed-Size $(dpkg-deb -f "$DEB" Installed-Size 2>/dev/null || echo "?") KiB; binary $(stat -c %s "$APP") bytes"
 
 # --- environment (Xvfb, session bus + keyring, PulseAudio) --------------------------
 # shellcheck source=scripts/harness.sh
 . scripts/harness.sh
 harness_init
 APP_PID=""
+NODE_PID=""
 stop_app() {
   if [ -n "$APP_PID" ]; then kill "$APP_PID" 2>/dev/null || true; wait "$APP_PID" 2>/dev/null || true; APP_PID=""; fi
 }
-trap 'stop_app; harness_stop' EXIT
+trap 'stop_app; [ -z "$NODE_PID" ] || kill "$NODE_PID" 2>/dev/null || true; harness_stop' EXIT
 export HOME="$HARNESS_DIR/home"; mkdir -p "$HOME"
 export WZP_DATA_DIR="$HARNESS_DIR/data" WZP_KEYRING_SERVICE="org.wzp.desktop.measure"
 export RUST_LOG=${RUST_LOG:-info}
@@ -100,8 +101,8 @@ mem_report() {
   for pid in $(tree_pids "$root"); do
     [ -r "/proc/$pid/status" ] || continue
     comm=$(cat "/proc/$pid/comm" 2>/dev/null || echo '?')
-    rss=$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status" 2>/dev/null); rss=${rss:-0}
-    pss=$(awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null); pss=${pss:-0}
+    rss=$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status" 2>/dev/null || true); rss=${rss:-0}
+    pss=$(awk '/^Pss:/{print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || true); pss=${pss:-0}
     echo "  $label pid $pid $comm: RSS $((rss / 1024)) MB, PSS $((pss / 1024)) MB" >>"$RESULTS"
     if [ "$pid" = "$root" ]; then app_rss=$rss; app_pss=$pss; fi
     tot_rss=$((tot_rss + rss)); tot_pss=$((tot_pss + pss))
@@ -173,9 +174,17 @@ for _ in $(seq 1 900); do
 done
 if [ -e "$OUT/in-call" ]; then
   sleep "$CALL_SECS"
-  CALL_APP=$(tree_pids "$DRIVER_PID" | while read -r p; do [ "$(cat "/proc/$p/comm" 2>/dev/null)" = wzp-desktop ] && echo "$p"; done | head -n1)
+  # The app under tauri-driver -> WebKitWebDriver (the topmost wzp-desktop there).
+  CALL_APP=""
+  for p in $(tree_pids "$DRIVER_PID"); do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = wzp-desktop ] || continue
+    pp=$(awk '{print $4}' "/proc/$p/stat" 2>/dev/null || true)
+    [ "$(cat "/proc/$pp/comm" 2>/dev/null)" = wzp-desktop ] && continue
+    CALL_APP=$p; break
+  done
   say "load average in the call: $(cut -d' ' -f1-3 /proc/loadavg)"
-  top -b -n1 -w 200 | sed -n '7,14p' >>"$RESULTS"
+  top -b -n1 -w 200 >"$OUT/top.txt" || true
+  sed -n '7,14p' "$OUT/top.txt" >>"$RESULTS"
   mem_report "in a 1:1 call (peer ${PEER_VIDEO:-pattern:1280x720@30}, app $APP_VIDEO, ${CALL_SECS} s in)" "$CALL_APP"
   touch "$OUT/measured"
 fi
