@@ -7,6 +7,8 @@
 #   scripts/measure-app.sh
 # Env: CARGO_TARGET_DIR (default ./target), MEASURE_SKIP_BUILD=1 (use what is built),
 # RUNS (start-up runs of each kind, default 5), IDLE_SECS (10), CALL_SECS (20),
+# WZP_CLI (the call peer's binary; default the release build), APP_VIDEO / PEER_VIDEO
+# (default pattern:1280x720@30),
 # MEASURE_OUT (logs, screenshot, results.txt; default target-dir/measure-out).
 #
 # Build: the web UI (Vite), then `tauri build --bundles deb` (release profile) and the
@@ -46,7 +48,7 @@ if [ -z "${MEASURE_SKIP_BUILD:-}" ]; then
   cargo build --locked --release -p wzp-cli
 fi
 APP="$TARGET/release/wzp-desktop"
-WZP="$TARGET/release/wzp"
+WZP=${WZP_CLI:-$TARGET/release/wzp}
 DEB=$(find "$TARGET/release/bundle/deb" -maxdepth 1 -name '*.deb' -printf '%T@ %p\n' 2>/dev/null | sort -rn | head -n1 | cut -d' ' -f2-)
 if [ ! -x "$APP" ] || [ ! -x "$WZP" ] || [ -z "$DEB" ]; then
   echo "release app, wzp CLI or .deb missing under $TARGET/release" >&2; exit 1
@@ -61,7 +63,7 @@ fi
 say "# desktop app measurement $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 say "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(free -m | awk '/Mem:/{print $2}') MB RAM"
 say "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-say "commit: $(git rev-parse --short HEAD)"
+say "commit: $(git rev-parse --short HEAD); peer: $WZP"
 
 # --- .deb ---------------------------------------------------------------------------
 say "deb: $(basename "$DEB") $(stat -c %s "$DEB") bytes ($(( $(stat -c %s "$DEB") / 1024 )) KiB); Installed-Size $(dpkg-deb -f "$DEB" Installed-Size 2>/dev/null || echo "?") KiB; binary $(stat -c %s "$APP") bytes"
