@@ -289,19 +289,34 @@ pub async fn set_audio_device(
     }
     let id = id.filter(|s| !s.trim().is_empty());
     let shown = id.clone().unwrap_or_else(|| "default".into());
+    let started = std::time::Instant::now();
+    // Opening blocks and has been seen to take many seconds (device enumeration, a busy
+    // sound server): the answer comes within OPEN_WAIT either way, and a device that
+    // opens later is dropped instead of replacing the current one.
+    const OPEN_WAIT: std::time::Duration = std::time::Duration::from_secs(8);
+    tracing::debug!(%direction, device = %shown, "opening a device for the call");
+    let slow = |what: &str| {
+        tracing::warn!(device = %shown, "{what} did not open within 8 s");
+        AppError::Device(format!("{what}: did not open within 8 s"))
+    };
     let joined = |e: tokio::task::JoinError| AppError::Internal(format!("device open: {e}"));
     match direction.as_str() {
         "input" => {
-            let dev = tokio::task::spawn_blocking(move || crate::media::open_input(id.as_deref()))
+            let open = tokio::task::spawn_blocking(move || crate::media::open_input(id.as_deref()));
+            let dev = tokio::time::timeout(OPEN_WAIT, open)
                 .await
+                .map_err(|_| slow("microphone"))?
                 .map_err(joined)??;
             state
                 .calls
                 .with_call(|c| c.command(wzp_engine::Command::SetAudioInput(dev)))?;
         }
         "output" => {
-            let dev = tokio::task::spawn_blocking(move || crate::media::open_output(id.as_deref()))
+            let open =
+                tokio::task::spawn_blocking(move || crate::media::open_output(id.as_deref()));
+            let dev = tokio::time::timeout(OPEN_WAIT, open)
                 .await
+                .map_err(|_| slow("speaker"))?
                 .map_err(joined)??;
             state
                 .calls
@@ -309,7 +324,8 @@ pub async fn set_audio_device(
         }
         _ => return Err(AppError::invalid("direction", "input or output")),
     }
-    tracing::info!(%direction, device = %shown, "audio device switched in the call");
+    let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(%direction, device = %shown, took_ms, "audio device switched in the call");
     Ok(())
 }
 
