@@ -68,8 +68,12 @@ const RATE_INTERVAL: Duration = Duration::from_millis(250);
 const MIN_BWE_BPS: u64 = 100_000;
 /// Lowest video pacing rate (so a bad estimate cannot stall video completely).
 const MIN_PACING_BPS: u64 = 64_000;
-/// RTT above the lowest seen on the path that means a queue is building.
-const QUEUEING_RTT: Duration = Duration::from_millis(60);
+/// RTT above the lowest seen on the path that means a queue is building (40 ms:
+/// with 60 the smoothed RTT crossed it only once a 200 ms bottleneck queue was
+/// already overflowing, in the 300 kbit/s cap test).
+const QUEUEING_RTT: Duration = Duration::from_millis(40);
+/// The estimate grows only while what QUIC delivered, times this, exceeds it.
+const APP_LIMITED_HEADROOM: f64 = 1.5;
 /// Bandwidth kept for audio (Opus plus headers) before video gets any.
 const AUDIO_RESERVE_BPS: u32 = 48_000;
 /// Bytes a sealed, forwarded video datagram adds to its payload: the relay's sender
@@ -1491,8 +1495,9 @@ impl Runner {
     /// QUIC's path statistics, fed to the rate ladder.
     ///
     /// While the path is clear the estimate may grow 8% per step (about 1.36x per
-    /// second) up to QUIC's congestion window over RTT. Once a queue builds up at the
-    /// bottleneck (RTT 60 ms above the lowest seen) or packets are lost, it falls to
+    /// second) up to QUIC's congestion window over RTT, but only while the sender
+    /// uses it (delivered x 1.5 above it; otherwise it holds). Once a queue builds up
+    /// at the bottleneck (RTT 40 ms above the lowest seen) or packets are lost, it falls to
     /// 0.85 x the lower of the last estimate and the delivery rate (bytes QUIC put on
     /// the wire minus bytes lost), every step until the queue drains: a delay-based
     /// back-off like WebRTC's, erring low because audio shares the path.
@@ -1530,6 +1535,13 @@ impl Runner {
         }
         let bwe = if queueing || loss > 0.05 {
             delivered_bps.min(prev) * 0.85
+        } else if delivered_bps * APP_LIMITED_HEADROOM < prev * 1.08 {
+            // Application-limited (a still picture compresses to far less than its
+            // target, or the camera is off): nothing shows the path could carry
+            // more, so the estimate holds instead of growing. Grown without evidence,
+            // it let the next keyframe out at several times the bottleneck's rate,
+            // overflowing its queue and costing audio (the 300 kbit/s cap test).
+            prev
         } else {
             (prev * 1.08).min(path.cwnd_bps as f64)
         };
