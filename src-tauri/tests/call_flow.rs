@@ -69,6 +69,92 @@ fn silent() -> MediaIo {
     }
 }
 
+/// The app reachable for direct calls: an embedded relay, the call manager, and an
+/// `Incoming` listener registered on the relay (waited for) with a fresh identity.
+struct Reachable {
+    dir: std::path::PathBuf,
+    host: Host,
+    info: wzp_desktop::host::HostInfo,
+    rec: Arc<Recorder>,
+    history_path: std::path::PathBuf,
+    calls: Arc<Calls>,
+    incoming: wzp_desktop::incoming::Incoming,
+    me: wzp_crypto::Identity,
+    my_fp: wzp_proto::Fingerprint,
+}
+
+async fn reachable_app(ring: Duration, alias: Option<&str>) -> Reachable {
+    use wzp_desktop::incoming::{Incoming, LISTENER_STATE, Target};
+
+    let dir = tmp_dir();
+    let host = Host::start("127.0.0.1:0", &dir.join("host-relay.key")).await;
+    let Ok(host) = host else {
+        panic!("embedded relay did not start: {:?}", host.err());
+    };
+    let info = host.info().clone();
+    let rec = Arc::new(Recorder::default());
+    let history_path = dir.join("history.json");
+    let calls = Arc::new(Calls::new(
+        rec.clone(),
+        Box::new(silent),
+        History::default(),
+        history_path.clone(),
+        dir.join("relays.json"),
+    ));
+    let incoming = Incoming::new(rec.clone(), calls.clone(), ring);
+    let me = wzp_crypto::Identity::generate(&mut rand_core::OsRng);
+    let my_fp = me.fingerprint();
+    incoming.set_target(Some((
+        Target {
+            relay: info.local_address.clone(),
+            relay_fingerprint: Some(info.fingerprint.clone()),
+            alias: alias.map(str::to_string),
+        },
+        me.clone(),
+    )));
+    wait_for(&rec, "listening", |n, p| {
+        n == LISTENER_STATE && p["state"] == "listening"
+    })
+    .await;
+    Reachable {
+        dir,
+        host,
+        info,
+        rec,
+        history_path,
+        calls,
+        incoming,
+        me,
+        my_fp,
+    }
+}
+
+/// A headless peer dialling the app's fingerprint through its embedded relay.
+fn dial_app(
+    info: &wzp_desktop::host::HostInfo,
+    to: wzp_proto::Fingerprint,
+    alias: &str,
+) -> (Call, wzp_engine::Events) {
+    let Ok(fp) = RelayFingerprint::parse(&info.fingerprint) else {
+        panic!("bad relay fingerprint");
+    };
+    let Ok(addr) = info.local_address.parse() else {
+        panic!("bad address");
+    };
+    let rc = RelayConfig {
+        addr,
+        server_name: "localhost".into(),
+        trust: Trust::Pinned(fp),
+        token: None,
+    };
+    let mut cfg = CallConfig::new(rc, wzp_crypto::Identity::generate(&mut rand_core::OsRng));
+    cfg.alias = Some(alias.into());
+    match Call::start(cfg, CallTarget::Direct(to), silent()) {
+        Ok(c) => c,
+        Err(e) => panic!("peer call did not start: {e}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
     let dir = tmp_dir();
@@ -199,59 +285,20 @@ async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
 /// (the caller hears "declined", history "missed"/"declined").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incoming_call_is_answered_then_one_is_declined() {
-    use wzp_desktop::incoming::{INCOMING_CALL, INCOMING_ENDED, Incoming, LISTENER_STATE, Target};
+    use wzp_desktop::incoming::{INCOMING_CALL, INCOMING_ENDED, LISTENER_STATE};
 
-    let dir = tmp_dir();
-    let host = Host::start("127.0.0.1:0", &dir.join("host-relay.key")).await;
-    let Ok(host) = host else {
-        panic!("embedded relay did not start: {:?}", host.err());
-    };
-    let info = host.info().clone();
-    let rec = Arc::new(Recorder::default());
-    let history_path = dir.join("history.json");
-    let calls = Arc::new(Calls::new(
-        rec.clone(),
-        Box::new(silent),
-        History::default(),
-        history_path.clone(),
-        dir.join("relays.json"),
-    ));
-    let incoming = Incoming::new(rec.clone(), calls.clone(), Duration::from_secs(20));
-    let me = wzp_crypto::Identity::generate(&mut rand_core::OsRng);
-    let my_fp = me.fingerprint();
-    incoming.set_target(Some((
-        Target {
-            relay: info.local_address.clone(),
-            relay_fingerprint: Some(info.fingerprint.clone()),
-            alias: Some("app".into()),
-        },
-        me,
-    )));
-    wait_for(&rec, "listening", |n, p| {
-        n == LISTENER_STATE && p["state"] == "listening"
-    })
-    .await;
-
-    let Ok(fp) = RelayFingerprint::parse(&info.fingerprint) else {
-        panic!("bad relay fingerprint");
-    };
-    let Ok(addr) = info.local_address.parse() else {
-        panic!("bad address");
-    };
-    let dial = |alias: &str| {
-        let rc = RelayConfig {
-            addr,
-            server_name: "localhost".into(),
-            trust: Trust::Pinned(fp),
-            token: None,
-        };
-        let mut cfg = CallConfig::new(rc, wzp_crypto::Identity::generate(&mut rand_core::OsRng));
-        cfg.alias = Some(alias.into());
-        match Call::start(cfg, CallTarget::Direct(my_fp), silent()) {
-            Ok(c) => c,
-            Err(e) => panic!("peer call did not start: {e}"),
-        }
-    };
+    let Reachable {
+        dir,
+        host,
+        info,
+        rec,
+        history_path,
+        calls,
+        incoming,
+        me: _,
+        my_fp,
+    } = reachable_app(Duration::from_secs(20), Some("app")).await;
+    let dial = |alias: &str| dial_app(&info, my_fp, alias);
 
     // 1: answered.
     let (peer, _pe) = dial("caller");
@@ -349,59 +396,21 @@ async fn incoming_call_is_answered_then_one_is_declined() {
 /// the app is in another call is declined at once and kept as missed ("busy").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unanswered_offer_is_missed_and_one_during_a_call_is_busy() {
-    use wzp_desktop::incoming::{INCOMING_CALL, INCOMING_ENDED, Incoming, LISTENER_STATE, Target};
+    use wzp_desktop::incoming::{INCOMING_CALL, INCOMING_ENDED};
 
-    let dir = tmp_dir();
-    let host = Host::start("127.0.0.1:0", &dir.join("host-relay.key")).await;
-    let Ok(host) = host else {
-        panic!("embedded relay did not start: {:?}", host.err());
-    };
-    let info = host.info().clone();
-    let rec = Arc::new(Recorder::default());
-    let history_path = dir.join("history.json");
-    let calls = Arc::new(Calls::new(
-        rec.clone(),
-        Box::new(silent),
-        History::default(),
-        history_path.clone(),
-        dir.join("relays.json"),
-    ));
     // A short ring time, so "missed" comes quickly.
-    let incoming = Incoming::new(rec.clone(), calls.clone(), Duration::from_secs(1));
-    let me = wzp_crypto::Identity::generate(&mut rand_core::OsRng);
-    let my_fp = me.fingerprint();
-    incoming.set_target(Some((
-        Target {
-            relay: info.local_address.clone(),
-            relay_fingerprint: Some(info.fingerprint.clone()),
-            alias: None,
-        },
-        me.clone(),
-    )));
-    wait_for(&rec, "listening", |n, p| {
-        n == LISTENER_STATE && p["state"] == "listening"
-    })
-    .await;
-    let Ok(fp) = RelayFingerprint::parse(&info.fingerprint) else {
-        panic!("bad relay fingerprint");
-    };
-    let Ok(addr) = info.local_address.parse() else {
-        panic!("bad address");
-    };
-    let dial = |alias: &str| {
-        let rc = RelayConfig {
-            addr,
-            server_name: "localhost".into(),
-            trust: Trust::Pinned(fp),
-            token: None,
-        };
-        let mut cfg = CallConfig::new(rc, wzp_crypto::Identity::generate(&mut rand_core::OsRng));
-        cfg.alias = Some(alias.into());
-        match Call::start(cfg, CallTarget::Direct(my_fp), silent()) {
-            Ok(c) => c,
-            Err(e) => panic!("peer call did not start: {e}"),
-        }
-    };
+    let Reachable {
+        dir,
+        host,
+        info,
+        rec,
+        history_path: _,
+        calls,
+        incoming,
+        me,
+        my_fp,
+    } = reachable_app(Duration::from_secs(1), None).await;
+    let dial = |alias: &str| dial_app(&info, my_fp, alias);
 
     let (caller, _e) = dial("nobody-answers");
     wait_for(&rec, "the offer", |n, p| {
