@@ -127,11 +127,36 @@ pub struct DeviceCounters {
 }
 
 struct Open<T> {
-    /// Kept alive: dropping it stops the device.
-    _stream: cpal::Stream,
+    /// Kept alive: dropping it stops the device (on another thread, see `Drop`).
+    stream: Option<cpal::Stream>,
     ring: T,
     rate: u32,
     info: DeviceInfo,
+}
+
+impl<T> Drop for Open<T> {
+    /// Closes the stream on a thread of its own. cpal 0.18's PulseAudio playback
+    /// stream queues its delete request with `now_or_never()` when dropped; when
+    /// that does not go through at once, its driver thread never ends (it always
+    /// sees data to write) and the drop joins it forever. Dropped here, that would
+    /// stall whoever closed the device (the call engine's thread, or the hot-plug
+    /// path reopening the default device). A close that hangs parks that one
+    /// thread; the caller goes on.
+    fn drop(&mut self) {
+        let Some(stream) = self.stream.take() else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("wzp-audio-close".into())
+            .spawn(move || {
+                drop(stream);
+                tracing::trace!("audio stream closed");
+            });
+        if let Err(e) = spawned {
+            // The stream went down with the closure spawn could not run: closed here.
+            tracing::warn!(error = %e, "no thread to close the audio stream; closed inline");
+        }
+    }
 }
 
 /// What a capture and a playback device share: the open stream (none after a
@@ -247,7 +272,7 @@ fn build_capture(
     }?;
     stream.play().map_err(dev_err)?;
     Ok(Open {
-        _stream: stream,
+        stream: Some(stream),
         ring: cons,
         rate,
         info,
@@ -321,7 +346,7 @@ fn build_playback(
     }?;
     stream.play().map_err(dev_err)?;
     Ok(Open {
-        _stream: stream,
+        stream: Some(stream),
         ring: prod,
         rate,
         info,
