@@ -188,6 +188,8 @@ if [ -e "$OUT/in-call" ]; then
   top -b -n1 -w 200 >"$OUT/top.txt" || true
   sed -n '7,14p' "$OUT/top.txt" >>"$RESULTS"
   mem_report "in a 1:1 call (peer ${PEER_VIDEO:-pattern:1280x720@30}, app $APP_VIDEO, ${CALL_SECS} s in)" "$CALL_APP"
+  # The video is a native child window: only an X capture shows it (WebDriver's does not).
+  import -window root "$OUT/in-call-x11.png" 2>/dev/null || true
   touch "$OUT/measured"
 fi
 wait "$NODE_PID" || { cat "$OUT/call-driver.log" >&2; say "in-call measurement FAILED (see $OUT/call-driver.log)"; }
