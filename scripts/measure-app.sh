@@ -41,10 +41,9 @@ say() { echo "$*" | tee -a "$RESULTS"; }
 
 if [ -z "${MEASURE_SKIP_BUILD:-}" ]; then
   echo "== measure: building the UI, the release app + .deb, the wzp CLI (slow: release)"
-  (cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build >/dev/null)
-  # The UI is built above; tauri.conf.json's beforeBuildCommand would run from the
-  # repository root, where `npm --prefix ../ui` does not resolve.
-  (cd src-tauri && ../ui/node_modules/.bin/tauri build --ci --bundles deb --config '{"build":{"beforeBuildCommand":""}}')
+  (cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; })
+  # tauri.conf.json's beforeBuildCommand builds the UI (it runs from the repository root).
+  (cd src-tauri && ../ui/node_modules/.bin/tauri build --ci --bundles deb)
   cargo build --locked --release -p wzp-cli
 fi
 APP="$TARGET/release/wzp-desktop"
