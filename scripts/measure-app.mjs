@@ -1,5 +1,5 @@
 // In-call part of scripts/measure-app.sh (run by it; not on its own). Drives the app
-// through tauri-driver (plain W3C WebDriver over fetch, as ui/e2e/e2e.mjs does): home
+// through tauri-driver (ui/e2e/webdriver.mjs, shared with the end-to-end test): home
 // (the identity is already in the secret store) -> "Host on this computer" -> a headless
 // `wzp call` peer sending a 720p30 test pattern joins a room on that relay -> the app
 // joins it (it sends its own WZP_APP_VIDEO_IN pattern) -> once the peer's video tile
@@ -9,48 +9,18 @@
 import { spawn } from "node:child_process";
 import { writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
+import { webDriver } from "../ui/e2e/webdriver.mjs";
 
 const base = process.env.WD_URL;
 const out = process.env.MEASURE_OUT;
 const peerVideo = process.env.PEER_VIDEO || "pattern:1280x720@30";
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const log = (...a) => console.log(`[measure ${new Date().toISOString().slice(11, 19)}]`, ...a);
-
-async function wd(method, path, body) {
-  const r = await fetch(base + path, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const j = await r.json();
-  if (!r.ok) throw new Error(`${method} ${path} -> ${r.status} ${JSON.stringify(j).slice(0, 300)}`);
-  return j.value;
-}
-let sid = null;
-const find = async (css) => Object.values(await wd("POST", `/session/${sid}/element`, { using: "css selector", value: css }))[0];
-const text = (e) => wd("GET", `/session/${sid}/element/${e}/text`);
-const click = (e) => wd("POST", `/session/${sid}/element/${e}/click`, {});
-async function waitFor(css, what, timeoutMs = 30000, pred = async () => true) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    try {
-      const e = await find(css);
-      if (await pred(e)) return e;
-    } catch {
-      // not there yet, or redrawn under us
-    }
-    await sleep(200);
-  }
-  await shot(`fail-${what.replace(/\W+/g, "-")}`);
-  throw new Error(`timed out waiting for ${what} (${css})`);
-}
-async function shot(name) {
-  try {
-    writeFileSync(join(out, `${name}.png`), Buffer.from(await wd("GET", `/session/${sid}/screenshot`), "base64"));
-  } catch (e) {
-    log("screenshot failed", String(e).slice(0, 200));
-  }
-}
+const { sleep, log, wd, sess, find, text, click, type, shot, waitFor, newSession, endSession } = webDriver({
+  base,
+  app: process.env.APP,
+  out,
+  tag: "measure",
+  waitMs: 30000,
+});
 
 let peer = null;
 let peerOut = "";
@@ -60,14 +30,12 @@ process.on("SIGTERM", () => {
   process.exit(1);
 });
 try {
-  sid = (await wd("POST", "/session", {
-    capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: process.env.APP } } },
-  })).sessionId;
+  await newSession();
   await waitFor("#fingerprint", "home (identity from the secret store)");
   await click(await find("#host-start"));
   const relayFp = (await text(await waitFor("#host-fingerprint", "the embedded relay"))).trim();
   await click(await find("#host-use"));
-  const relay = await wd("GET", `/session/${sid}/element/${await find("#relay-input")}/property/value`);
+  const relay = await wd("GET", `${sess()}/element/${await find("#relay-input")}/property/value`);
   log("hosting at", relay);
   peer = spawn(process.env.WZP_CLI, [
     "call", "--relay", relay, "--relay-fingerprint", relayFp, "--room", "measure", "--ephemeral",
@@ -77,8 +45,7 @@ try {
   peer.stderr.on("data", (d) => (peerOut += d));
   await sleep(1500);
   const room = await find("#room-input");
-  await wd("POST", `/session/${sid}/element/${room}/clear`, {});
-  await wd("POST", `/session/${sid}/element/${room}/value`, { text: "measure" });
+  await type(room, "measure");
   await click(await find("#join-button"));
   await waitFor("#call-state[data-state=active]", "the call to be active");
   await waitFor("#participants li[data-fp]", "the peer in the call", 30000, async (e) => (await text(e)).includes("measure-peer"));
@@ -97,6 +64,6 @@ try {
   if (peer) peer.kill("SIGTERM");
   await sleep(500);
   writeFileSync(join(out, "peer.log"), peerOut);
-  if (sid) await wd("DELETE", `/session/${sid}`).catch(() => undefined);
+  await endSession();
 }
 process.exit(failed ? 1 : 0);

@@ -30,17 +30,22 @@ struct Pair {
     sb: SharedSink,
 }
 
-async fn pair(name: &str, video_a: Option<Box<dyn FrameSource + Send>>) -> Pair {
-    let relay = TestRelay::start(name).await;
-    let proxy = Proxy::start(
+/// An impairment proxy in front of `relay`, clear until a test impairs it.
+async fn proxy_to(relay: &TestRelay, seed: u64) -> ProxyHandle {
+    Proxy::start(
         "127.0.0.1:0".parse().unwrap(),
         relay.addr,
         Impairment::none(),
         Impairment::none(),
-        7,
+        seed,
     )
     .await
-    .expect("proxy");
+    .expect("proxy")
+}
+
+async fn pair(name: &str, video_a: Option<Box<dyn FrameSource + Send>>) -> Pair {
+    let relay = TestRelay::start(name).await;
+    let proxy = proxy_to(&relay, 7).await;
     let mut cfg_a = relay.config_via(proxy.local_addr());
     cfg_a.video.bitrate_bps = 1_200_000;
     let io_a = MediaIo {
@@ -302,15 +307,7 @@ async fn the_watchdog_reconnects_when_media_stops_but_the_connection_lives() {
     // An outage longer than the media timeout but shorter than QUIC's idle timeout: the
     // connection is still up, nothing arrives, and the engine rejoins on its own.
     let relay = TestRelay::start("watchdog").await;
-    let proxy = Proxy::start(
-        "127.0.0.1:0".parse().unwrap(),
-        relay.addr,
-        Impairment::none(),
-        Impairment::none(),
-        9,
-    )
-    .await
-    .expect("proxy");
+    let proxy = proxy_to(&relay, 9).await;
     let mut cfg_a = relay.config_via(proxy.local_addr());
     cfg_a.media_timeout = Duration::from_secs(2);
     let sa = SharedSink::default();

@@ -13,6 +13,7 @@
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
+import { webDriver } from "./webdriver.mjs";
 
 const base = process.env.WD_URL || "http://127.0.0.1:4444";
 const app = process.env.APP;
@@ -21,47 +22,11 @@ const out = process.env.E2E_OUT || "e2e-out";
 const dataDir = process.env.WZP_DATA_DIR;
 const service = process.env.WZP_KEYRING_SERVICE;
 mkdirSync(out, { recursive: true });
+const {
+  sleep, log, wd, sess, find, findAll, text, attr, click, type, press, shot, waitFor, newSession,
+  endSession: endDriverSession,
+} = webDriver({ base, app, out, tag: "e2e" });
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-function log(...a) {
-  console.log(`[e2e ${new Date().toISOString().slice(11, 19)}]`, ...a);
-}
-
-async function wd(method, path, body) {
-  const r = await fetch(base + path, {
-    method,
-    headers: { "content-type": "application/json" },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const j = await r.json();
-  if (!r.ok) throw new Error(`${method} ${path} -> ${r.status} ${JSON.stringify(j).slice(0, 300)}`);
-  return j.value;
-}
-
-let sid = null;
-const el = (v) => Object.values(v)[0];
-async function find(css) {
-  return el(await wd("POST", `/session/${sid}/element`, { using: "css selector", value: css }));
-}
-async function findAll(css) {
-  return (await wd("POST", `/session/${sid}/elements`, { using: "css selector", value: css })).map(el);
-}
-async function waitFor(css, what, timeoutMs = 20000, pred = async () => true) {
-  const end = Date.now() + timeoutMs;
-  let last = "";
-  while (Date.now() < end) {
-    try {
-      const e = await find(css);
-      if (await pred(e)) return e;
-    } catch (err) {
-      last = String(err.message).slice(0, 120);
-    }
-    await sleep(200);
-  }
-  await shot(`fail-${what.replace(/\W+/g, "-")}`);
-  throw new Error(`timed out waiting for ${what} (${css}) ${last}`);
-}
-const text = async (e) => wd("GET", `/session/${sid}/element/${e}/text`);
 // The call screen redraws often (speaking levels ten times a second), so element
 // references go stale: look the element up again and retry.
 async function retry(f, tries = 40) {
@@ -77,8 +42,6 @@ async function retry(f, tries = 40) {
 }
 const textOf = (css) => retry(async () => text(await find(css)));
 const clickCss = (css) => retry(async () => click(await find(css)));
-const attr = async (e, a) => wd("GET", `/session/${sid}/element/${e}/attribute/${a}`);
-const click = async (e) => wd("POST", `/session/${sid}/element/${e}/click`, {});
 // Clicks `css` until `doneCss` appears (a click that lands while the view is being
 // redrawn can be lost); fails if it never does.
 async function clickUntil(css, doneCss, what, tries = 4) {
@@ -92,35 +55,8 @@ async function clickUntil(css, doneCss, what, tries = 4) {
     }
   }
 }
-async function type(e, t) {
-  await wd("POST", `/session/${sid}/element/${e}/clear`, {});
-  await wd("POST", `/session/${sid}/element/${e}/value`, { text: t });
-}
-async function shot(name) {
-  try {
-    const png = await wd("GET", `/session/${sid}/screenshot`);
-    const p = join(out, `${name}.png`);
-    writeFileSync(p, Buffer.from(png, "base64"));
-    log("screenshot", p);
-  } catch (e) {
-    log("screenshot failed", String(e).slice(0, 200));
-  }
-}
-async function press(key) {
-  await wd("POST", `/session/${sid}/actions`, {
-    actions: [{ type: "key", id: "kb", actions: [{ type: "keyDown", value: key }, { type: "keyUp", value: key }] }],
-  });
-}
-async function newSession() {
-  const s = await wd("POST", "/session", {
-    capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: app } } },
-  });
-  sid = s.sessionId;
-  log("session", sid);
-}
 async function endSession() {
-  if (sid) await wd("DELETE", `/session/${sid}`).catch(() => undefined);
-  sid = null;
+  await endDriverSession();
   await sleep(1000);
 }
 
@@ -159,7 +95,7 @@ try {
   const hostFpEl = await waitFor("#host-fingerprint", "the embedded relay's fingerprint");
   const relayFp = (await text(hostFpEl)).trim();
   await click(await find("#host-use"));
-  const relayAddr = await wd("GET", `/session/${sid}/element/${await find("#relay-input")}/property/value`);
+  const relayAddr = await wd("GET", `${sess()}/element/${await find("#relay-input")}/property/value`);
   log("hosting at", relayAddr, "fingerprint", relayFp);
   await shot("03-hosting");
 
@@ -186,7 +122,7 @@ try {
   // tile. The WebDriver screenshot shows only the page, so the X window is captured.
   await waitFor(".video-tile", "a video tile", 30000);
   await sleep(3000);
-  const [x, y, w, h] = await wd("POST", `/session/${sid}/execute/sync`, {
+  const [x, y, w, h] = await wd("POST", `${sess()}/execute/sync`, {
     script: "const r = document.querySelector('.video-tile').getBoundingClientRect(); return [r.left, r.top, r.width, r.height].map(Math.round);",
     args: [],
   });
@@ -282,17 +218,17 @@ try {
   const caller = dialApp("e2e-caller");
   try {
     await waitFor("#incoming", "the incoming-call screen", 20000, async (e) => (await text(e)).includes("e2e-caller"));
-    const ringing = await wd("POST", `/session/${sid}/execute/sync`, { script: "return document.body.dataset.ringing;", args: [] });
+    const ringing = await wd("POST", `${sess()}/execute/sync`, { script: "return document.body.dataset.ringing;", args: [] });
     if (ringing !== "true") throw new Error(`the app does not ring (data-ringing=${ringing})`);
     // The ringing sound plays (2 s loop) through the session's PulseAudio null sink.
     await waitFor("body[data-ring-sound^=playing]", "the ringing sound to play", 5000).catch(async (e) => {
-      const st = await wd("POST", `/session/${sid}/execute/sync`, { script: "return document.body.dataset.ringSound;", args: [] });
+      const st = await wd("POST", `${sess()}/execute/sync`, { script: "return document.body.dataset.ringSound;", args: [] });
       throw new Error(`${e.message}; ring sound state: ${st}`);
     });
-    const ringSound = await wd("POST", `/session/${sid}/execute/sync`, { script: "return document.body.dataset.ringSound;", args: [] });
+    const ringSound = await wd("POST", `${sess()}/execute/sync`, { script: "return document.body.dataset.ringSound;", args: [] });
     if (!/^playing 2\.00$/.test(ringSound)) throw new Error(`unexpected ringing sound: ${ringSound}`);
     log("ringing sound:", ringSound);
-    const focused = await wd("POST", `/session/${sid}/execute/sync`, { script: "return document.activeElement && document.activeElement.id;", args: [] });
+    const focused = await wd("POST", `${sess()}/execute/sync`, { script: "return document.activeElement && document.activeElement.id;", args: [] });
     if (focused !== "accept-call") throw new Error(`Accept does not have the keyboard focus (${focused})`);
     await shot("10-incoming");
     await clickCss("#accept-call");

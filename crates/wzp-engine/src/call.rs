@@ -1404,7 +1404,7 @@ impl Runner {
             .peers
             .values_mut()
             .filter_map(|p| p.loss.take())
-            .fold(None, |a: Option<f32>, l| Some(a.map_or(l, |a| a.max(l))));
+            .reduce(f32::max);
         if let Some(loss) = worst {
             let rtt = u32::try_from(leg.conn.path_stats().rtt.as_millis()).unwrap_or(u32::MAX);
             let jitter = leg

@@ -81,8 +81,6 @@ pub struct AudioProtection {
     /// The encoder and the codec its symbol size was chosen for.
     encoder: Option<(FecEncoder, CodecId)>,
     repair_seq: Seq,
-    /// Frames sent protected, repair symbols sent.
-    pub protected_frames: u64,
     /// Repair symbols sent.
     pub repair_sent: u64,
 }
@@ -112,7 +110,6 @@ impl AudioProtection {
             congested_at: None,
             encoder: None,
             repair_seq,
-            protected_frames: 0,
             repair_sent: 0,
         }
     }
@@ -261,7 +258,6 @@ impl AudioProtection {
             tracing::debug!(error = %e, "frame sent without FEC");
             return None;
         }
-        self.protected_frames += 1;
         Some(
             fec.into_iter()
                 .map(|p| {
