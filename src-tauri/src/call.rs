@@ -99,6 +99,8 @@ pub struct Calls {
     active: Arc<Mutex<Option<Active>>>,
     next_no: Mutex<u64>,
     ended: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Microphone processing for the next call and the running one (from the settings).
+    voice: Mutex<wzp_engine::VoiceConfig>,
 }
 
 impl Calls {
@@ -119,6 +121,17 @@ impl Calls {
             active: Arc::new(Mutex::new(None)),
             next_no: Mutex::new(0),
             ended: Arc::new(tokio::sync::watch::channel(0).0),
+            voice: Mutex::new(wzp_engine::VoiceConfig::default()),
+        }
+    }
+
+    /// Sets the microphone processing for calls from now on, and for the running call
+    /// at once.
+    pub fn set_voice(&self, v: wzp_engine::VoiceConfig) -> Result<()> {
+        *lock(&self.voice)? = v;
+        match self.with_call(|c| c.command(wzp_engine::Command::SetVoice(v))) {
+            Ok(()) | Err(AppError::NotInCall) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -188,6 +201,11 @@ impl Calls {
         let media = (self.media)();
         let video = media.video_in.is_some();
         let (call, events) = listener.accept(offer, media);
+        // The listener's configuration dates from when it registered; the settings
+        // may have changed since.
+        if let Err(e) = call.command(wzp_engine::Command::SetVoice(*lock(&self.voice)?)) {
+            tracing::warn!(error = %e, "cannot apply the voice settings to the call");
+        }
         Ok(self.run(
             &mut active,
             call,
@@ -272,6 +290,7 @@ impl Calls {
     ) -> Result<Prepared> {
         let (relay_cfg, first_use) = self.relay_config(relay, relay_fingerprint)?;
         let mut config = CallConfig::new(relay_cfg, identity);
+        config.voice = *lock(&self.voice)?;
         config.alias = alias
             .map(|a| a.trim().to_string())
             .filter(|a| !a.is_empty());

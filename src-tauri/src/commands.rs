@@ -115,6 +115,7 @@ pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Re
         }
     }
     store::save(&state.paths.settings, &settings)?;
+    state.calls.set_voice(settings.voice.config())?;
     if let Ok(mut d) = state.devices.lock() {
         d.input = settings.audio_input.clone();
         d.output = settings.audio_output.clone();

@@ -117,6 +117,7 @@ impl AppState {
             paths.history.clone(),
             paths.pins.clone(),
         ));
+        calls.set_voice(settings.voice.config())?;
         let incoming = incoming::Incoming::new(emit, calls.clone(), incoming::RING_TIME);
         Ok(Self {
             paths,

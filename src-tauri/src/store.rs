@@ -106,6 +106,46 @@ pub struct Settings {
     /// HOST:PORT of the relay to receive calls on; `None` is automatic: the relay on
     /// this computer when hosting, else the last relay used.
     pub receive_relay: Option<String>,
+    /// Microphone processing.
+    pub voice: VoiceSettings,
+}
+
+/// Which microphone processing stages run (see `wzp_audio::voice`). All on by default:
+/// without echo cancellation everyone else hears themselves through our speakers.
+/// Turning them off is for a headset in a quiet room, or a musician who wants the raw
+/// signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VoiceSettings {
+    /// Echo cancellation.
+    pub echo_cancellation: bool,
+    /// Noise suppression.
+    pub noise_suppression: bool,
+    /// Automatic gain control.
+    pub gain_control: bool,
+}
+
+impl Default for VoiceSettings {
+    fn default() -> Self {
+        Self {
+            echo_cancellation: true,
+            noise_suppression: true,
+            gain_control: true,
+        }
+    }
+}
+
+impl VoiceSettings {
+    /// The engine's configuration for these choices.
+    #[must_use]
+    pub fn config(self) -> wzp_engine::VoiceConfig {
+        wzp_engine::VoiceConfig {
+            echo_cancellation: self.echo_cancellation,
+            noise_suppression: self.noise_suppression,
+            gain_control: self.gain_control,
+            ..wzp_engine::VoiceConfig::off()
+        }
+    }
 }
 
 impl Default for Settings {
@@ -119,6 +159,7 @@ impl Default for Settings {
             theme: "system".into(),
             receive_calls: true,
             receive_relay: None,
+            voice: VoiceSettings::default(),
         }
     }
 }
@@ -395,6 +436,18 @@ mod tests {
         assert!(!p.exists(), "the bad file must not stay in place");
         let kept = std::fs::read(&c.moved_to).unwrap_or_default();
         assert_eq!(kept, b"{ not json", "the bad file is kept, unchanged");
+    }
+
+    #[test]
+    fn voice_settings_default_on_and_keep_what_a_file_says() {
+        let old: Settings = serde_json::from_str(r#"{"theme":"dark"}"#).unwrap_or_default();
+        assert_eq!(old.theme, "dark");
+        assert_eq!(old.voice, VoiceSettings::default());
+        assert!(old.voice.config().echo_cancellation);
+        let some: Settings =
+            serde_json::from_str(r#"{"voice":{"echo_cancellation":false}}"#).unwrap_or_default();
+        let v = some.voice.config();
+        assert!(!v.echo_cancellation && v.noise_suppression && v.gain_control);
     }
 
     #[test]

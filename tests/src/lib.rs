@@ -211,3 +211,67 @@ pub fn drain(mut events: Events) -> tokio::task::JoinHandle<Vec<Event>> {
         all
     })
 }
+
+/// A room's acoustics for echo tests: what a call plays comes back into its microphone
+/// `delay` later at `gain`, on top of a near-end talker. [`EchoRoom::mic`] and
+/// [`EchoRoom::speaker`] are the two ends; both run on the call's audio clock (the
+/// engine pulls one microphone frame, then pushes one speaker frame, each tick), so the
+/// echo delay is exact.
+#[derive(Debug, Clone)]
+pub struct EchoRoom {
+    line: Arc<Mutex<std::collections::VecDeque<f32>>>,
+    gain: f32,
+}
+
+impl EchoRoom {
+    /// Echo after `delay` at `gain` (linear amplitude).
+    pub fn new(delay: Duration, gain: f32) -> Self {
+        let n = (delay.as_secs_f64() * f64::from(wzp_audio::SAMPLE_RATE)) as usize;
+        Self {
+            line: Arc::new(Mutex::new(std::iter::repeat_n(0.0, n).collect())),
+            gain,
+        }
+    }
+
+    /// The microphone: `talker` plus the echo.
+    pub fn mic(&self, talker: wzp_audio::ToneSource) -> EchoMic {
+        EchoMic {
+            room: self.clone(),
+            talker,
+        }
+    }
+
+    /// The speaker: what it plays enters the echo path.
+    pub fn speaker(&self) -> EchoSpeaker {
+        EchoSpeaker(self.clone())
+    }
+}
+
+/// See [`EchoRoom::mic`].
+#[derive(Debug)]
+pub struct EchoMic {
+    room: EchoRoom,
+    talker: wzp_audio::ToneSource,
+}
+
+impl wzp_audio::AudioSource for EchoMic {
+    fn pull(&mut self, frame: &mut [f32]) -> wzp_audio::Result<wzp_audio::Pull> {
+        let r = self.talker.pull(frame)?;
+        let mut line = self.room.line.lock().expect("echo line");
+        for s in frame.iter_mut() {
+            *s += self.room.gain * line.pop_front().unwrap_or(0.0);
+        }
+        Ok(r)
+    }
+}
+
+/// See [`EchoRoom::speaker`].
+#[derive(Debug)]
+pub struct EchoSpeaker(EchoRoom);
+
+impl wzp_audio::AudioSink for EchoSpeaker {
+    fn push(&mut self, frame: &[f32]) -> wzp_audio::Result<()> {
+        self.0.line.lock().expect("echo line").extend(frame);
+        Ok(())
+    }
+}

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use wzp_audio::{EncoderConfig, OpusEncoder, ToneSource};
+use wzp_audio::{EncoderConfig, OpusEncoder, ToneSource, WavSource};
 use wzp_e2e::{CounterSink, SharedSink, TestRelay, drain, tone_power, wait_event};
 use wzp_engine::{Call, CallState, CallTarget, EndReason, Event, Listener, MediaIo, NullVideoSink};
 use wzp_proto::{CodecId, Datagram, MediaType};
@@ -621,6 +621,91 @@ async fn a_camera_that_fails_mid_call_is_an_event_and_the_call_goes_on() {
     a.hang_up().expect("hang up");
     b.hang_up().expect("hang up");
     assert_eq!(a.wait().await, EndReason::LocalHangup);
+    b.wait().await;
+    let _ = (da.await, db.await);
+}
+
+/// Mean power of `samples`.
+fn power(samples: &[f32]) -> f32 {
+    samples.iter().map(|x| x * x).sum::<f32>() / samples.len().max(1) as f32
+}
+
+/// Echo cancellation in a real call: A's speaker leaks B's speech back into A's
+/// microphone (40 ms later, at half amplitude). Without cancellation B hears itself;
+/// with it switched on live, the echo B hears must drop by 20 dB. Then B falls silent
+/// and A talks: A's voice must pass the canceller (within 3 dB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_cancellation_removes_the_far_end_from_what_we_send() {
+    let _serial = wzp_e2e::serial();
+    let relay = TestRelay::start("echo").await;
+    let room = wzp_e2e::EchoRoom::new(Duration::from_millis(40), 0.5);
+    let sb = SharedSink::default();
+    let (a, mut ea) = Call::start(
+        relay.config(),
+        CallTarget::Room("echo".into()),
+        MediaIo {
+            audio_in: Box::new(room.mic(ToneSource::new(1000.0, 0.0))),
+            audio_out: Box::new(room.speaker()),
+            video_in: None,
+            video_out: Box::new(NullVideoSink),
+        },
+    )
+    .expect("a");
+    let speech = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/speech_48k.wav");
+    let (b, mut eb) = Call::start(
+        relay.config(),
+        CallTarget::Room("echo".into()),
+        MediaIo {
+            audio_in: Box::new(WavSource::open(speech).expect("speech").looping(true)),
+            audio_out: Box::new(sb.clone()),
+            video_in: None,
+            video_out: Box::new(NullVideoSink),
+        },
+    )
+    .expect("b");
+    keyed(&mut ea).await;
+    keyed(&mut eb).await;
+    let (da, db) = (drain(ea), drain(eb));
+    record_for(&sb, 3.0).await;
+    let echo_off = power(&sb.tail(2 * 48_000));
+    a.command(wzp_engine::Command::SetVoice(wzp_engine::VoiceConfig {
+        echo_cancellation: true,
+        ..wzp_engine::VoiceConfig::off()
+    }))
+    .expect("aec on");
+    record_for(&sb, 6.0).await;
+    let echo_on = power(&sb.tail(2 * 48_000));
+    let stats = a.stats().await.expect("stats");
+    // B falls silent; A talks (a 1 kHz tone at 0.1: Goertzel power (0.1/2)^2).
+    b.mute(true).expect("mute b");
+    a.command(wzp_engine::Command::SetAudioInput(Box::new(
+        room.mic(ToneSource::new(1000.0, 0.1)),
+    )))
+    .expect("a talks");
+    record_for(&sb, 2.0).await;
+    let voice = tone_power(&sb.tail(48_000), 1000.0);
+    eprintln!(
+        "echo at b: {echo_off:e} -> {echo_on:e} ({:.1} dB); a's voice after it {voice:e} \
+         (sent 2.5e-3); canceller: ERLE {:?} dB, delay {:?} ms",
+        10.0 * (echo_off / echo_on.max(1e-12)).log10(),
+        stats.echo_erle_db,
+        stats.echo_delay_ms
+    );
+    assert!(
+        echo_off > 1e-4,
+        "without cancellation B hears its echo ({echo_off:e})"
+    );
+    assert!(
+        echo_on < echo_off * 0.01,
+        "echo not 20 dB down: {echo_off:e} -> {echo_on:e}"
+    );
+    assert!(
+        voice > 2.5e-3 * 0.5,
+        "A's own voice did not pass the echo canceller: {voice:e}"
+    );
+    a.hang_up().expect("hang up");
+    b.hang_up().expect("hang up");
+    a.wait().await;
     b.wait().await;
     let _ = (da.await, db.await);
 }

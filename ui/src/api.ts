@@ -25,6 +25,14 @@ export interface Settings {
   theme: string;
   receive_calls: boolean;
   receive_relay: string | null;
+  voice: VoiceSettings;
+}
+
+/** Microphone processing stages (all on by default). */
+export interface VoiceSettings {
+  echo_cancellation: boolean;
+  noise_suppression: boolean;
+  gain_control: boolean;
 }
 
 export interface HistoryPeer {

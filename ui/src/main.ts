@@ -628,6 +628,17 @@ function select(id: string, label: string, options: [string, string][], current:
   );
 }
 
+function checkbox(id: string, label: string, on: boolean): HTMLElement {
+  return h("div", { class: "check" },
+    h("input", { type: "checkbox", id, checked: on }),
+    h("label", { for: id }, label));
+}
+
+/** Whether checkbox `id` is ticked (`fallback` when it is not on screen). */
+function checked(id: string, fallback: boolean): boolean {
+  return (document.getElementById(id) as HTMLInputElement | null)?.checked ?? fallback;
+}
+
 function settingsCard(): HTMLElement {
   const st = model.status?.settings;
   const devs = model.devices;
@@ -644,6 +655,11 @@ function settingsCard(): HTMLElement {
       theme: pick("theme-select") || "system",
       receive_calls: (document.getElementById("receive-calls") as HTMLInputElement | null)?.checked ?? cur.receive_calls,
       receive_relay: value("receive-relay") || null,
+      voice: {
+        echo_cancellation: checked("voice-aec", cur.voice.echo_cancellation),
+        noise_suppression: checked("voice-ns", cur.voice.noise_suppression),
+        gain_control: checked("voice-agc", cur.voice.gain_control),
+      },
     };
     if (next.receive_relay && !isRelayAddress(next.receive_relay)) {
       showError({ kind: "invalid_input", message: `relay: “${next.receive_relay}” is not HOST:PORT` });
@@ -666,6 +682,12 @@ function settingsCard(): HTMLElement {
           select("mic-select", s.microphoneLabel, opts("input"), st?.audio_input ?? ""),
           select("speaker-select", s.speakerLabel, opts("output"), st?.audio_output ?? ""))
       : h("button", { type: "button", id: "load-devices", onclick: () => guarded(async () => { model.devices = await api.listAudioDevices(); }) }, s.loadDevices),
+    h("fieldset", { class: "field" },
+      h("legend", {}, s.voiceLegend),
+      checkbox("voice-aec", s.echoCancellationLabel, st?.voice.echo_cancellation ?? true),
+      checkbox("voice-ns", s.noiseSuppressionLabel, st?.voice.noise_suppression ?? true),
+      checkbox("voice-agc", s.gainControlLabel, st?.voice.gain_control ?? true),
+      h("p", { class: "hint" }, s.voiceHint)),
     select("theme-select", s.themeLabel, Object.entries(s.themes), st?.theme ?? "system"),
     h("div", { class: "field check" },
       h("input", { type: "checkbox", id: "receive-calls", checked: st?.receive_calls ?? true }),
@@ -842,6 +864,7 @@ function callScreen(c: CallView): HTMLElement {
           h("dl", { class: "stats" },
             h("dt", {}, s.stat.duration), h("dd", {}, formatDuration(durationSecs(stats.active_for))),
             h("dt", {}, s.stat.bitrateOut), h("dd", {}, formatBitrate(stats.bitrate_out_bps)),
+            h("dt", {}, s.stat.echo), h("dd", { id: "stat-echo" }, stats.echo_erle_db == null ? s.stat.echoNone : s.stat.echoErle(stats.echo_erle_db)),
             h("dt", {}, s.stat.relay), h("dd", { class: "mono" }, stats.relay),
             h("dt", {}, s.stat.reconnects), h("dd", {}, String(stats.reconnects)),
           ),

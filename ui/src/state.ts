@@ -19,6 +19,8 @@ export interface ParticipantStats {
 export interface CallStats {
   active_for: { secs: number; nanos: number };
   bitrate_out_bps: number;
+  /** The echo canceller's own estimate, dB (null: off or not converged yet). */
+  echo_erle_db: number | null;
   relay: string;
   reconnects: number;
   participants: ParticipantStats[];

@@ -123,6 +123,11 @@ export const s = {
   missedCall: (name: string) => `Missed call from ${name}`,
   busyCall: (name: string) => `${name} called while you were in another call`,
   receiveCallsLabel: "Receive direct calls",
+  voiceLegend: "Microphone processing",
+  echoCancellationLabel: "Echo cancellation",
+  noiseSuppressionLabel: "Noise suppression",
+  gainControlLabel: "Automatic gain",
+  voiceHint: "Keep echo cancellation on unless you use a headset: without it, others hear themselves through your speakers. Changes apply to a running call at once.",
   receiveRelayLabel: "Receive calls via relay (HOST:PORT; empty: the relay you host, else the last one used)",
   rejoin: "Join again",
   people: (n: number) => (n === 1 ? "1 other person" : `${n} other people`),
@@ -188,6 +193,9 @@ export const s = {
     duration: "Duration",
     relay: "Relay",
     reconnects: "Reconnects",
+    echo: "Echo removed",
+    echoNone: "–",
+    echoErle: (db: number) => `${db.toFixed(0)} dB`,
   },
 
   // Why a call ended

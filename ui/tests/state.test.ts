@@ -12,6 +12,7 @@ const stats = (quality: "good" | "fair" | "poor", muted = false): EngineEvent =>
   event: "stats",
   active_for: { secs: 5, nanos: 0 },
   bitrate_out_bps: 30000,
+  echo_erle_db: null,
   relay: "127.0.0.1:4433",
   reconnects: 0,
   participants: [{ id: 2, rtt_ms: 3, loss: 0, jitter_ms: 40, bitrate_in_bps: 28000, audio_codec: "Opus24k", resolution: null, fps: 0, muted, quality }],

@@ -85,7 +85,9 @@ impl VoiceConfig {
         }
     }
 
-    fn any(&self) -> bool {
+    /// Whether any stage runs (all off: no processor is needed at all).
+    #[must_use]
+    pub fn any(&self) -> bool {
         self.echo_cancellation || self.noise_suppression || self.gain_control
     }
 }

@@ -14,7 +14,7 @@ use wzp_audio::{
 use wzp_crypto::Identity;
 use wzp_engine::{
     Call, CallConfig, CallStats, CallTarget, EndReason, Event, Events, Listener, MediaIo,
-    NullVideoSink, RelayConfig, VideoSink, Y4mSink,
+    NullVideoSink, RelayConfig, VideoSink, VoiceConfig, Y4mSink,
 };
 use wzp_proto::Fingerprint;
 use wzp_transport::{RelayFingerprint, Trust};
@@ -58,6 +58,11 @@ pub struct MediaArgs {
     /// Start muted.
     #[arg(long)]
     muted: bool,
+    /// Voice processing on the microphone signal: `auto` (all stages with
+    /// `--audio-in device`, none for tones and files, which noise suppression would
+    /// treat as noise), `off`, `all`, or a comma list of `aec`, `ns`, `agc`.
+    #[arg(long, default_value = "auto", value_name = "STAGES")]
+    voice: String,
 }
 
 /// How to reach the relay, and who we are.
@@ -210,6 +215,7 @@ fn call_config(a: &RelayArgs, m: &MediaArgs) -> Result<(CallConfig, Option<PinFi
     if m.stats_every > 0.0 {
         cfg.stats_interval = Duration::from_secs_f64(m.stats_every.max(0.1));
     }
+    cfg.voice = voice(m)?;
     cfg.validate().map_err(|e| CliError::Usage(e.to_string()))?;
     Ok((cfg, pins))
 }
@@ -242,6 +248,33 @@ fn audio_in(m: &MediaArgs) -> Result<Box<dyn AudioSource>, CliError> {
     }
     let src = WavSource::open(v).map_err(|e| usage("--audio-in", v, e))?;
     Ok(Box::new(src.looping(m.looping)))
+}
+
+/// The `--voice` stages.
+fn voice(m: &MediaArgs) -> Result<VoiceConfig, CliError> {
+    let v = m.voice.as_str();
+    match v {
+        "auto" if device_id(&m.audio_in).is_some() => return Ok(VoiceConfig::default()),
+        "auto" | "off" => return Ok(VoiceConfig::off()),
+        "all" => return Ok(VoiceConfig::default()),
+        _ => {}
+    }
+    let mut cfg = VoiceConfig::off();
+    for stage in v.split(',') {
+        match stage.trim() {
+            "aec" => cfg.echo_cancellation = true,
+            "ns" => cfg.noise_suppression = true,
+            "agc" => cfg.gain_control = true,
+            other => {
+                return Err(usage(
+                    "--voice",
+                    v,
+                    format!("unknown stage {other:?} (auto, off, all, or aec,ns,agc)"),
+                ));
+            }
+        }
+    }
+    Ok(cfg)
 }
 
 /// `device` -> Some(None), `device:ID` -> Some(Some(ID)).
@@ -526,6 +559,9 @@ fn stats_line(s: &CallStats) -> String {
         s.rejected_datagrams,
         s.reconnects
     );
+    if let Some(erle) = s.echo_erle_db {
+        line.push_str(&format!(" erle={erle:.1}dB"));
+    }
     for p in &s.participants {
         line.push_str(&format!(
             " | {} rtt={}ms loss={:.1}% jitter={}ms in={}kbps {}{} concealed={} recovered={} {:?}{}",
@@ -628,4 +664,50 @@ pub async fn run_demo(args: DemoArgs) -> Result<(), CliError> {
     }
     println!("demo ok");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        media: MediaArgs,
+    }
+
+    fn voice_of(args: &[&str]) -> Result<VoiceConfig, CliError> {
+        let cli = Cli::try_parse_from(std::iter::once("wzp").chain(args.iter().copied()))
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        voice(&cli.media)
+    }
+
+    #[test]
+    fn voice_processing_follows_the_source_unless_chosen() {
+        let all = VoiceConfig::default();
+        let off = VoiceConfig::off();
+        assert_eq!(voice_of(&[]).ok(), Some(off), "a tone is not cleaned");
+        assert_eq!(voice_of(&["--audio-in", "device"]).ok(), Some(all));
+        assert_eq!(
+            voice_of(&["--audio-in", "device:x", "--voice", "off"]).ok(),
+            Some(off)
+        );
+        assert_eq!(voice_of(&["--voice", "all"]).ok(), Some(all));
+        let aec_ns = voice_of(&["--voice", "aec, ns"]).ok();
+        assert_eq!(
+            aec_ns,
+            Some(VoiceConfig {
+                echo_cancellation: true,
+                noise_suppression: true,
+                ..off
+            })
+        );
+        let bad = voice_of(&["--voice", "aec,reverb"]);
+        assert!(
+            matches!(&bad, Err(CliError::Usage(m)) if m.contains("reverb")),
+            "{bad:?}"
+        );
+    }
 }

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use wzp_audio::{
     AudioReceiver, AudioSink, AudioSource, EncoderConfig, LevelMeter, Mixer, OpusEncoder,
-    ReceiverConfig,
+    ReceiverConfig, VoiceConfig, VoiceProcessor,
 };
 use wzp_crypto::{Session, SessionConfig, envelope::Context};
 use wzp_proto::{
@@ -107,6 +107,8 @@ pub enum Command {
     SetVideoInput(Option<Box<dyn FrameSource + Send>>),
     /// Outgoing video preference.
     SetVideoQuality(VideoQuality),
+    /// Echo cancellation, noise suppression and gain control on or off, live.
+    SetVoice(VoiceConfig),
     /// Show captured frames locally (self-view; they arrive with participant id
     /// [`LOCAL`](crate::LOCAL)), or stop with `None`.
     SetSelfView(Option<Box<dyn crate::io::VideoSink>>),
@@ -395,6 +397,11 @@ struct Runner {
     muted: bool,
     local_meter: LevelMeter,
     local_level: f32,
+    /// Cleans the microphone signal (AEC against what we play, NS, AGC); `None` while
+    /// every stage is off.
+    voice: Option<VoiceProcessor>,
+    /// A voice-processing failure was reported (once per call).
+    voice_error: bool,
     mixer: Mixer,
     video_enc: Option<Encoder>,
     video_rx: mpsc::Receiver<EncodedPackets>,
@@ -454,6 +461,7 @@ impl Runner {
         };
         let encoder_cfg = EncoderConfig::for_codec(cfg.audio_codec);
         let video_bitrate = cfg.video.bitrate_bps;
+        let voice = cfg.voice.any().then(|| VoiceProcessor::new(cfg.voice));
         Self {
             cfg,
             how,
@@ -473,6 +481,8 @@ impl Runner {
             muted: false,
             local_meter: LevelMeter::new(20),
             local_level: 0.0,
+            voice,
+            voice_error: false,
             mixer: Mixer::new(FRAME),
             video_enc,
             video_rx,
@@ -622,6 +632,16 @@ impl Runner {
             Command::SetVideoQuality(q) => {
                 self.video_bitrate = q.bitrate(self.cfg.video.bitrate_bps);
                 self.apply_video_target(self.ladder.target());
+            }
+            Command::SetVoice(v) => {
+                self.cfg.voice = v;
+                match (&mut self.voice, v.any()) {
+                    // Kept while anything runs, so the echo canceller keeps what it
+                    // learnt about the echo path when another stage is toggled.
+                    (Some(p), true) => p.set_config(v),
+                    (None, true) => self.voice = Some(VoiceProcessor::new(v)),
+                    (_, false) => self.voice = None,
+                }
             }
             Command::Stats(tx) => {
                 let _ = tx.send(self.stats.clone());
@@ -1283,6 +1303,18 @@ impl Runner {
             }
             pcm = [0.0; FRAME];
         }
+        // Cleaned whether muted or not, so the echo canceller and the gain control stay
+        // adapted and unmuting does not start with echo.
+        if let Some(v) = self.voice.as_mut() {
+            if let Err(e) = v.process(&mut pcm) {
+                if !self.voice_error {
+                    self.voice_error = true;
+                    self.emit(Event::Warning {
+                        message: format!("echo cancellation stopped working ({e})"),
+                    });
+                }
+            }
+        }
         self.local_level = if self.muted {
             0.0
         } else {
@@ -1342,6 +1374,13 @@ impl Runner {
         self.note_path_mtu(leg);
         let mut mixed = [0f32; FRAME];
         self.mixer.mix(frames.iter().map(|f| &f[..]), &mut mixed);
+        // The echo canceller's reference: what goes to the speaker now may come back
+        // through the microphone in a later frame.
+        if let Some(v) = self.voice.as_mut() {
+            if let Err(e) = v.analyze_far_end(&mixed) {
+                tracing::debug!(error = %e, "echo reference rejected");
+            }
+        }
         if let Err(e) = self.audio_out.push(&mixed) {
             tracing::warn!(error = %e, "audio output failed");
         }
@@ -1566,6 +1605,9 @@ impl Runner {
         let rtt_ms = u32::try_from(path.rtt.as_millis()).unwrap_or(u32::MAX);
         self.note_path_mtu(leg);
         self.stats.path_rtt_ms = rtt_ms;
+        let echo = self.voice.as_ref().map(VoiceProcessor::stats);
+        self.stats.echo_erle_db = echo.and_then(|e| e.erle_db);
+        self.stats.echo_delay_ms = echo.and_then(|e| e.delay_ms);
         self.stats.queued_bytes = leg
             .initial_space
             .saturating_sub(leg.conn.send_buffer_space());

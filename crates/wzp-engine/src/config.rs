@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use wzp_audio::VoiceConfig;
 use wzp_crypto::Identity;
 use wzp_proto::{CodecId, Fingerprint};
 use wzp_transport::Trust;
@@ -91,6 +92,12 @@ pub struct CallConfig {
     pub audio_codec: CodecId,
     /// Outgoing video.
     pub video: VideoConfig,
+    /// Echo cancellation, noise suppression and gain control on the microphone signal
+    /// (see `wzp_audio::voice`). Off by default: the engine cannot tell a microphone
+    /// from a test tone or a file, and noise suppression would treat a steady tone as
+    /// noise. An app that captures a microphone switches it on (the desktop app does,
+    /// from its settings; the CLI does with `--audio-in mic`).
+    pub voice: VoiceConfig,
     /// How long to keep trying to reconnect after the connection is lost.
     pub reconnect_for: Duration,
     /// "Connected but no media": with peers present and none of them heard from
@@ -110,6 +117,7 @@ impl std::fmt::Debug for CallConfig {
             .field("alias", &self.alias)
             .field("audio_codec", &self.audio_codec)
             .field("video", &self.video)
+            .field("voice", &self.voice)
             .finish_non_exhaustive()
     }
 }
@@ -124,6 +132,7 @@ impl CallConfig {
             alias: None,
             audio_codec: CodecId::Opus32k,
             video: VideoConfig::default(),
+            voice: VoiceConfig::off(),
             reconnect_for: Duration::from_secs(30),
             media_timeout: Duration::from_secs(6),
             ring_timeout: Duration::from_secs(45),

@@ -108,6 +108,11 @@ pub struct CallStats {
     pub audio_fec_ratio: f32,
     /// Audio repair symbols sent.
     pub audio_repair_sent: u64,
+    /// Echo return loss enhancement the echo canceller estimates, dB (`None`: echo
+    /// cancellation off, or no estimate yet).
+    pub echo_erle_db: Option<f64>,
+    /// Echo path delay the echo canceller found, ms.
+    pub echo_delay_ms: Option<i32>,
     /// Video packets sent in total (retransmissions included).
     pub video_packets_sent: u64,
     /// Datagrams QUIC refused to send (too large for the path, or the peer does not

@@ -42,3 +42,5 @@ pub use event::{CallStats, Event, NetworkQuality, ParticipantInfo, ParticipantSt
 pub use io::{MediaIo, NullVideoSink, VideoSink, Y4mSink};
 pub use state::{CallState, EndReason};
 pub use video::{LOCAL, VIDEO_STREAM};
+/// Re-exported: [`CallConfig::voice`] and [`Command::SetVoice`] take it.
+pub use wzp_audio::VoiceConfig;
