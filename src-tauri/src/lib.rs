@@ -18,6 +18,7 @@ pub mod identity;
 pub mod incoming;
 pub mod logfile;
 pub mod media;
+pub mod sealed;
 pub mod store;
 pub mod tray;
 pub mod video;
