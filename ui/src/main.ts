@@ -341,8 +341,8 @@ function welcome(): HTMLElement {
     "section",
     { class: "card narrow", "aria-labelledby": "welcome-title" },
     h("h1", { id: "welcome-title" }, s.welcomeTitle),
-    h("p", {}, s.welcomeBody),
-    file ? h("p", { id: "passphrase-file-chosen", class: "hint" }, s.fileChosen(file)) : null,
+    h("p", {}, file ? s.welcomeBodyFile : s.welcomeBody),
+    file ? h("p", { id: "passphrase-file-chosen" }, s.fileChosen(file)) : null,
     h(
       "div",
       { class: "row" },
@@ -359,7 +359,10 @@ function welcome(): HTMLElement {
   );
 }
 
-/** A passphrase input, never trimmed, never remembered or corrected by the browser. */
+/**
+ * A passphrase input, never trimmed, never remembered or corrected by the browser. No
+ * `minlength`: the browser's own bubble would stop the submit before our sentence shows.
+ */
 function passphraseField(id: string, label: string, attrs: Attrs = {}): HTMLElement {
   return field(id, label, { type: "password", autocomplete: "off", autocapitalize: "off", spellcheck: "false", required: true, ...attrs });
 }
@@ -401,7 +404,7 @@ function passphraseScreen(sc: Extract<Screen, { name: "passphrase" }>): HTMLElem
     { class: "card narrow", "aria-labelledby": "passphrase-title", "aria-describedby": "passphrase-body", onsubmit: submit },
     h("h1", { id: "passphrase-title" }, s.passphraseTitle),
     h("p", { id: "passphrase-body" }, s.passphraseBody(minChars())),
-    passphraseField("new-passphrase", s.passphraseLabel, { minlength: minChars() }),
+    passphraseField("new-passphrase", s.passphraseLabel, { "aria-invalid": sc.error ? "true" : undefined, "aria-describedby": sc.error ? "passphrase-error" : undefined }),
     passphraseField("new-passphrase-again", s.passphraseAgainLabel),
     sc.error ? h("p", { id: "passphrase-error", class: "error", role: "alert" }, sc.error) : null,
     h(
@@ -565,7 +568,7 @@ function restoreScreen(sc: Extract<Screen, { name: "restore" }>): HTMLElement {
     forgot ? h("p", {}, s.forgotRestoreBody) : null,
     h("label", { for: "restore-words" }, s.restoreLabel),
     h("textarea", { id: "restore-words", rows: 4, autocomplete: "off", spellcheck: "false", required: true }),
-    forgot ? passphraseField("restore-passphrase", s.passphraseLabel, { minlength: minChars() }) : null,
+    forgot ? passphraseField("restore-passphrase", s.passphraseLabel) : null,
     forgot ? passphraseField("restore-passphrase-again", s.passphraseAgainLabel) : null,
     sc.error ? h("p", { class: "error", role: "alert" }, sc.error) : null,
     h(

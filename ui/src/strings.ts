@@ -9,6 +9,8 @@ export const s = {
   welcomeTitle: "Welcome to WZP",
   welcomeBody:
     "Calls are end-to-end encrypted: the relay forwards media it cannot read. Your identity is a key kept in this computer's secret store; 24 words let you restore it.",
+  welcomeBodyFile:
+    "Calls are end-to-end encrypted: the relay forwards media it cannot read. Your identity is a key; 24 words let you restore it.",
   createIdentity: "Create a new identity",
   restoreIdentity: "Restore from 24 words",
   backupTitle: "Write down these 24 words",
