@@ -436,7 +436,13 @@ impl Identities {
     /// Stores the identity from [`Identities::begin_create`] after the user confirmed the
     /// words (`words` are checked against it, so a confirm for an older seed fails).
     /// Over the passphrase file this runs Argon2: call it on a blocking thread.
+    ///
+    /// Refused over a locked passphrase file: that would replace an identity nobody has
+    /// seen with a new one. A forgotten passphrase is replaced by restoring the words.
     pub fn confirm_create(&self, words: &[String]) -> Result<IdentityInfo> {
+        if self.store()?.is_locked() {
+            return Err(AppError::IdentityLocked);
+        }
         let mut pending = lock(&self.pending)?;
         let id = pending
             .as_ref()
@@ -652,6 +658,9 @@ mod tests {
         // Restoring without a new passphrase is refused; the file is untouched.
         assert_eq!(kind(ids.restore(&words.join(" "))), "invalid_input");
         assert!(ids.use_passphrase_file(pass("second passphrase")).is_ok());
+        // Creating a new identity over the locked one is refused: only the words replace it.
+        let new_words = ids.begin_create().unwrap_or_default();
+        assert_eq!(kind(ids.confirm_create(&new_words)), "identity_locked");
         assert_eq!(
             ids.restore(&words.join(" ")).ok().map(|i| i.fingerprint),
             Some(fp.clone())
