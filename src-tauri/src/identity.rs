@@ -16,7 +16,7 @@
 //! At start the file wins: if `identity.sealed` exists the user chose it, and the identity
 //! stays locked ([`AppError::IdentityLocked`]) until [`Identities::unlock`] is given the
 //! passphrase. Argon2 makes unlocking and writing the file take a noticeable fraction of a
-//! second (about 0.2 s each on the 2-core build machine, more on a slow laptop), so the
+//! second (about 0.5 s each on the 2-core build machine: benches/sealed.rs), so the
 //! commands run those on a blocking thread.
 
 use std::path::{Path, PathBuf};
