@@ -105,6 +105,7 @@ try {
   const fp2 = await fingerprint();
   if (fp2 !== fp) throw new Error(`unlocked ${fp2}, created ${fp}`);
   log("unlocked the same identity");
+  await expectText("#identity-storage", "settings say where the identity is", /identity\.sealed, protected by your passphrase/);
 
   // Restart: forgot the passphrase -> asked first -> 24 words and a new passphrase.
   await restart();

@@ -33,7 +33,14 @@ import {
   shortFingerprint,
   timeAgo,
 } from "./format";
-import { checkNewPassphrase, needsPassphraseFile, shownByScreen, startScreen, type PassphraseProblem } from "./passphrase";
+import {
+  checkNewPassphrase,
+  needsPassphraseFile,
+  shownByScreen,
+  startScreen,
+  storageText,
+  type PassphraseProblem,
+} from "./passphrase";
 import { shortcutFor } from "./shortcuts";
 import {
   applyEvent,
@@ -843,6 +850,7 @@ function settingsCard(): HTMLElement {
       }, model.backupWords ? s.hideWords : s.showWords),
     ),
     model.settingsNote ? h("p", { role: "status" }, model.settingsNote) : null,
+    h("p", { id: "identity-storage", class: "hint" }, storageText(model.status?.storage ?? null)),
     model.backupWords
       ? h("div", {}, h("p", { class: "error" }, s.wordsWarning), h("ol", { class: "words" }, ...model.backupWords.map((w) => h("li", {}, w))))
       : null,

@@ -2,6 +2,7 @@
 // screen to show, and the checks a new passphrase gets before it is sent (the shell checks
 // the length again). Unit-tested in tests/passphrase.test.ts.
 import type { AppStatus } from "./api";
+import { s } from "./strings";
 
 /** Where the identity is kept, as `app_status.storage` says. */
 export interface StorageInfo {
@@ -34,6 +35,12 @@ export function startScreen(st: Pick<AppStatus, "identity" | "storage">): "home"
 /** Whether the welcome screen must offer the passphrase file (no secret store, none chosen yet). */
 export function needsPassphraseFile(st: Pick<AppStatus, "identity_error" | "storage">): boolean {
   return st.identity_error?.kind === "no_secret_store" && st.storage.kind === "secret_store";
+}
+
+/** Where the identity is kept, in words (the settings card). */
+export function storageText(st: StorageInfo | null): string {
+  if (st?.kind === "passphrase_file" && st.path) return s.storedInFile(st.path);
+  return s.storedInSecretStore;
 }
 
 /** Whether an identity error is already shown by a screen of its own (no banner for it). */

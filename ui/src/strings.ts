@@ -166,6 +166,8 @@ export const s = {
   saved: "Saved. Devices apply to the next call.",
   loadDevices: "List sound devices",
   noDevices: "No sound devices found (calls still work: silence is sent and nothing is played).",
+  storedInSecretStore: "Your identity is kept in this computer's secret store.",
+  storedInFile: (path: string) => `Your identity is kept in ${path}, protected by your passphrase.`,
   showWords: "Show my 24 words",
   hideWords: "Hide the words",
   wordsWarning: "Anyone who sees these words can be you. Make sure nobody is watching.",

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { checkNewPassphrase, needsPassphraseFile, shownByScreen, startScreen, type StorageInfo } from "../src/passphrase";
+import {
+  checkNewPassphrase,
+  needsPassphraseFile,
+  shownByScreen,
+  startScreen,
+  storageText,
+  type StorageInfo,
+} from "../src/passphrase";
 
 const store = (over: Partial<StorageInfo> = {}): StorageInfo => ({
   kind: "secret_store",
@@ -45,5 +52,13 @@ describe("first screen", () => {
     expect(shownByScreen("no_secret_store")).toBe(true);
     expect(shownByScreen("identity_locked")).toBe(true);
     expect(shownByScreen("sealed_file")).toBe(false);
+  });
+});
+
+describe("where the identity is kept", () => {
+  it("names the file, or the secret store", () => {
+    expect(storageText(store({ kind: "passphrase_file", path: "/d/identity.sealed" }))).toContain("/d/identity.sealed");
+    expect(storageText(store())).toContain("secret store");
+    expect(storageText(null)).toContain("secret store");
   });
 });
