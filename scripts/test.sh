@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: the desktop UI's unit tests (Vitest), formatting, lints, the whole
-# workspace's tests, the desktop app's debug build and its end-to-end test (ui/e2e/run.sh,
-# which starts its own Xvfb, session bus and secret store).
+# workspace's tests, the desktop app's debug build and its end-to-end tests (ui/e2e/run.sh,
+# which starts its own Xvfb, session bus and secret store; ui/e2e/passphrase.sh, the same
+# with no session bus, so the identity goes into the passphrase file).
 # Installs what it needs first (scripts/setup.sh) and starts the services the
 # tests use (scripts/harness.sh), stopping them on exit.
 set -euo pipefail
@@ -28,3 +29,5 @@ echo "== desktop app: debug build"
 cargo build --locked -p wzp-desktop
 echo "== desktop app: end-to-end (Xvfb, tauri-driver + WebKitWebDriver, dbus + gnome-keyring)"
 ui/e2e/run.sh
+echo "== desktop app: end-to-end with no secret store (the passphrase-sealed identity file)"
+E2E_SKIP_BUILD=1 ui/e2e/passphrase.sh

@@ -4,12 +4,13 @@
 use serde::Serialize;
 use tauri::State;
 use wzp_engine::CallTarget;
+use zeroize::Zeroizing;
 
 use crate::AppState;
 use crate::call::{self, CallInfo, Request};
 use crate::error::{AppError, Result};
 use crate::host::{Host, HostInfo};
-use crate::identity::IdentityInfo;
+use crate::identity::{Identities, IdentityInfo, StorageInfo};
 use crate::incoming::{ListenerStatus, Offer};
 use crate::store::{self, Contact, Contacts, CorruptFile, History, Settings};
 
@@ -18,9 +19,13 @@ use crate::store::{self, Contact, Contacts, CorruptFile, History, Settings};
 pub struct AppStatus {
     /// The identity, or `None` on first run.
     pub identity: Option<IdentityInfo>,
-    /// When the secret store could not be read: why (the UI says so instead of
-    /// offering to create an identity that could not be kept).
+    /// When the identity could not be read: why (no secret store: the UI offers the
+    /// passphrase file instead of an identity that could not be kept; locked: it asks
+    /// for the passphrase).
     pub identity_error: Option<AppError>,
+    /// Where the identity is kept (secret store or passphrase file) and whether it is
+    /// locked.
+    pub storage: StorageInfo,
     /// Preferences.
     pub settings: Settings,
     /// Past calls, newest first.
@@ -52,6 +57,7 @@ pub async fn app_status(state: State<'_, AppState>) -> Result<AppStatus> {
     let status = AppStatus {
         identity,
         identity_error,
+        storage: state.identities.storage()?,
         settings,
         history: state.calls.history()?,
         notices: state.notices.clone(),
@@ -82,17 +88,73 @@ pub async fn identity_confirm_create(
     state: State<'_, AppState>,
     words: Vec<String>,
 ) -> Result<IdentityInfo> {
-    let info = state.identities.confirm_create(&words)?;
-    refresh_listener(&state).await;
-    Ok(info)
+    confirm_create(&state, words).await
 }
 
 /// Restores an identity from its 24 words.
 #[tauri::command]
 pub async fn identity_restore(state: State<'_, AppState>, phrase: String) -> Result<IdentityInfo> {
-    let info = state.identities.restore(&phrase)?;
-    refresh_listener(&state).await;
+    restore(&state, Zeroizing::new(phrase)).await
+}
+
+/// Keeps the identity in a passphrase-sealed file from now on (no OS secret store here,
+/// or the passphrase of an existing file is forgotten): the next create or restore writes
+/// it. The passphrase must have at least `storage.min_passphrase_chars` characters.
+#[tauri::command]
+pub fn identity_use_passphrase_file(
+    state: State<'_, AppState>,
+    passphrase: String,
+) -> Result<StorageInfo> {
+    state
+        .identities
+        .use_passphrase_file(Zeroizing::new(passphrase))
+}
+
+/// Opens the passphrase file; then calls can be received.
+#[tauri::command]
+pub async fn identity_unlock(
+    state: State<'_, AppState>,
+    passphrase: String,
+) -> Result<IdentityInfo> {
+    unlock(&state, Zeroizing::new(passphrase)).await
+}
+
+// The identity commands' bodies, callable without a window (tests/identity_flow.rs).
+
+/// [`identity_confirm_create`]: stores the seed (Argon2 over the passphrase file, off the
+/// async threads), then starts listening for calls.
+pub async fn confirm_create(state: &AppState, words: Vec<String>) -> Result<IdentityInfo> {
+    let words = Zeroizing::new(words);
+    let info = blocking(state, move |ids| ids.confirm_create(&words)).await?;
+    refresh_listener(state).await;
     Ok(info)
+}
+
+/// [`identity_restore`]: stores the seed the words encode, then starts listening.
+pub async fn restore(state: &AppState, phrase: Zeroizing<String>) -> Result<IdentityInfo> {
+    let info = blocking(state, move |ids| ids.restore(&phrase)).await?;
+    refresh_listener(state).await;
+    Ok(info)
+}
+
+/// [`identity_unlock`]: opens the passphrase file, then starts listening.
+pub async fn unlock(state: &AppState, passphrase: Zeroizing<String>) -> Result<IdentityInfo> {
+    let info = blocking(state, move |ids| ids.unlock(&passphrase)).await?;
+    refresh_listener(state).await;
+    Ok(info)
+}
+
+/// Runs an identity operation that may be slow (Argon2 for the passphrase file, dbus for
+/// the secret store) on tokio's blocking pool, so the async runtime and the UI that waits
+/// on it keep running.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Identities) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let ids = state.identities.clone();
+    tokio::task::spawn_blocking(move || f(&ids))
+        .await
+        .map_err(|e| AppError::Internal(format!("identity task: {e}")))?
 }
 
 /// The stored identity's 24 words, for a backup.

@@ -15,6 +15,22 @@ pub enum AppError {
     /// No identity was created or restored yet.
     #[error("no identity yet: create or restore one first")]
     NoIdentity,
+    /// The identity is in the passphrase file and the passphrase was not given yet.
+    #[error("the identity is locked: enter its passphrase")]
+    IdentityLocked,
+    /// The passphrase did not open the identity file (or the file's encrypted part was
+    /// changed: the two look the same, by design).
+    #[error("the passphrase is wrong")]
+    WrongPassphrase,
+    /// The passphrase-sealed identity file cannot be used: damaged, not such a file, made
+    /// by a newer version, or asking for refused key derivation costs.
+    #[error("{path}: {error}")]
+    SealedFile {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        error: crate::sealed::SealedError,
+    },
     /// A value the user typed is not acceptable; names it.
     #[error("{field}: {reason}")]
     InvalidInput {
@@ -63,6 +79,15 @@ impl AppError {
             Self::NoSecretStore(_) => "no_secret_store",
             Self::SecretStore(_) => "secret_store",
             Self::NoIdentity => "no_identity",
+            Self::IdentityLocked => "identity_locked",
+            Self::WrongPassphrase => "wrong_passphrase",
+            Self::SealedFile {
+                error:
+                    crate::sealed::SealedError::UnsupportedVersion(_)
+                    | crate::sealed::SealedError::UnsupportedKdf(_),
+                ..
+            } => "sealed_file_version",
+            Self::SealedFile { .. } => "sealed_file",
             Self::InvalidInput { .. } => "invalid_input",
             Self::Storage { .. } => "storage",
             Self::AlreadyInCall => "already_in_call",
@@ -74,6 +99,25 @@ impl AppError {
             Self::Call(_) => "call",
             Self::Relay(_) => "relay_host",
             Self::Internal(_) => "internal",
+        }
+    }
+
+    /// A sealed-file error as the UI should see it: a wrong passphrase and a passphrase
+    /// of the wrong length are their own kinds, the rest name the file.
+    pub fn sealed(path: &std::path::Path, error: crate::sealed::SealedError) -> Self {
+        use crate::sealed::{MAX_PASSPHRASE_CHARS, MIN_PASSPHRASE_CHARS, SealedError};
+        match error {
+            SealedError::WrongPassphrase => Self::WrongPassphrase,
+            SealedError::PassphraseLength => Self::invalid(
+                "passphrase",
+                format!(
+                    "use at least {MIN_PASSPHRASE_CHARS} characters (and at most {MAX_PASSPHRASE_CHARS})"
+                ),
+            ),
+            error => Self::SealedFile {
+                path: path.display().to_string(),
+                error,
+            },
         }
     }
 
@@ -111,6 +155,26 @@ mod tests {
             Some(
                 serde_json::json!({"kind": "invalid_input", "message": "room: must not be empty"})
             )
+        );
+    }
+
+    #[test]
+    fn sealed_file_errors_get_their_own_kinds() {
+        use crate::sealed::SealedError;
+        let p = std::path::Path::new("/d/identity.sealed");
+        let kind = |e| AppError::sealed(p, e).kind();
+        assert_eq!(kind(SealedError::WrongPassphrase), "wrong_passphrase");
+        assert_eq!(kind(SealedError::PassphraseLength), "invalid_input");
+        assert_eq!(
+            kind(SealedError::UnsupportedVersion(9)),
+            "sealed_file_version"
+        );
+        assert_eq!(kind(SealedError::NotSealed), "sealed_file");
+        assert_eq!(kind(SealedError::Params("x".into())), "sealed_file");
+        assert!(
+            AppError::sealed(p, SealedError::NotSealed)
+                .to_string()
+                .starts_with("/d/identity.sealed: ")
         );
     }
 }

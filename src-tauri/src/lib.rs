@@ -8,7 +8,9 @@
 //!
 //! Files in the app data folder (`WZP_DATA_DIR` overrides it): `settings.json`,
 //! `history.json`, `contacts.json`, `relays.json` (relay pins), `host-relay.key` (the
-//! embedded relay's TLS key). The identity seed is only in the OS secret store.
+//! embedded relay's TLS key), and `identity.sealed` only if the user chose to keep the
+//! identity in a passphrase-sealed file (no OS secret store on this computer; see
+//! [`identity`]). Otherwise the identity seed is only in the OS secret store.
 
 pub mod call;
 pub mod commands;
@@ -18,6 +20,7 @@ pub mod identity;
 pub mod incoming;
 pub mod logfile;
 pub mod media;
+pub mod sealed;
 pub mod store;
 pub mod tray;
 pub mod video;
@@ -35,8 +38,9 @@ pub struct AppState {
     pub paths: store::Paths,
     /// The app data folder.
     pub data_dir: PathBuf,
-    /// The identity (secret store).
-    pub identities: identity::Identities,
+    /// The identity (secret store or passphrase file). An `Arc` so the slow calls (Argon2)
+    /// run on a blocking thread.
+    pub identities: Arc<identity::Identities>,
     /// Preferences (the file is rewritten on every change).
     pub settings: Mutex<store::Settings>,
     /// Saved contacts (the file is rewritten on every change).
@@ -70,10 +74,22 @@ impl call::Emit for TauriEmit {
 
 impl AppState {
     /// Loads settings and history from `data_dir` (moving corrupt files aside), over
-    /// the given secret store and event sink.
+    /// the given secret store (unless the passphrase file is in `data_dir`, which wins)
+    /// and event sink.
     pub fn load(
         data_dir: PathBuf,
         secrets: Box<dyn identity::SecretStore>,
+        emit: Arc<dyn call::Emit>,
+    ) -> Result<Self> {
+        Self::load_with(data_dir, secrets, sealed::Sealer::new(), emit)
+    }
+
+    /// [`AppState::load`] with the passphrase file's policy given (tests use cheap
+    /// Argon2 parameters).
+    pub fn load_with(
+        data_dir: PathBuf,
+        secrets: Box<dyn identity::SecretStore>,
+        sealer: sealed::Sealer,
         emit: Arc<dyn call::Emit>,
     ) -> Result<Self> {
         std::fs::create_dir_all(&data_dir).map_err(|e| AppError::Storage {
@@ -119,10 +135,15 @@ impl AppState {
         ));
         calls.set_voice(settings.voice.config())?;
         let incoming = incoming::Incoming::new(emit, calls.clone(), incoming::RING_TIME);
+        let identities = Arc::new(identity::Identities::open(
+            data_dir.join(identity::SEALED_FILE),
+            sealer,
+            secrets,
+        ));
         Ok(Self {
             paths,
             data_dir,
-            identities: identity::Identities::new(secrets),
+            identities,
             settings: Mutex::new(settings),
             contacts: Mutex::new(contacts),
             calls,
@@ -218,6 +239,8 @@ pub fn run() {
             commands::identity_confirm_create,
             commands::identity_restore,
             commands::identity_words,
+            commands::identity_use_passphrase_file,
+            commands::identity_unlock,
             commands::save_settings,
             commands::list_audio_devices,
             commands::join_room,

@@ -4,6 +4,7 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { Contact } from "./contacts";
 import type { ListenerStatus, Offer, OfferEnded } from "./incoming";
+import type { StorageInfo } from "./passphrase";
 import type { CallInfo, CallStats, EndReason, EngineEvent, VideoLayout } from "./state";
 
 export interface IdentityInfo {
@@ -65,6 +66,7 @@ export interface HostInfo {
 export interface AppStatus {
   identity: IdentityInfo | null;
   identity_error: { kind: string; message: string } | null;
+  storage: StorageInfo;
   settings: Settings;
   history: { entries: HistoryEntry[] };
   notices: CorruptFile[];
@@ -95,6 +97,8 @@ export const api = {
   confirmCreate: (words: string[]) => invoke<IdentityInfo>("identity_confirm_create", { words }),
   restore: (phrase: string) => invoke<IdentityInfo>("identity_restore", { phrase }),
   identityWords: () => invoke<string[]>("identity_words"),
+  usePassphraseFile: (passphrase: string) => invoke<StorageInfo>("identity_use_passphrase_file", { passphrase }),
+  unlock: (passphrase: string) => invoke<IdentityInfo>("identity_unlock", { passphrase }),
   saveSettings: (settings: Settings) => invoke<void>("save_settings", { settings }),
   joinRoom: (relay: string, relayFingerprint: string | null, room: string) =>
     invoke<CallInfo>("join_room", { relay, relayFingerprint, room }),

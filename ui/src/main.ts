@@ -33,6 +33,14 @@ import {
   shortFingerprint,
   timeAgo,
 } from "./format";
+import {
+  checkNewPassphrase,
+  needsPassphraseFile,
+  shownByScreen,
+  startScreen,
+  storageText,
+  type PassphraseProblem,
+} from "./passphrase";
 import { shortcutFor } from "./shortcuts";
 import {
   applyEvent,
@@ -55,7 +63,10 @@ type Screen =
   | { name: "welcome" }
   | { name: "backup"; words: string[] }
   | { name: "confirm"; words: string[]; positions: number[]; mismatch: boolean }
-  | { name: "restore"; error: string | null }
+  | { name: "restore"; error: string | null; forgot?: boolean }
+  | { name: "passphrase"; error: string | null }
+  | { name: "unlock"; error: string | null }
+  | { name: "forgot" }
   | { name: "home" }
   | { name: "call" };
 
@@ -236,7 +247,7 @@ async function refreshStatus(): Promise<void> {
   model.listener = st.listener;
   for (const n of st.notices) addBanner({ text: s.corruptNotice(n.path, n.moved_to), detail: n.error, kind: "warning" });
   st.notices = [];
-  if (st.identity_error) {
+  if (st.identity_error && !shownByScreen(st.identity_error.kind)) {
     const { text, detail } = describeError(st.identity_error);
     addBanner({ text, detail, kind: "error" });
   }
@@ -252,8 +263,10 @@ async function start(): Promise<void> {
   }
   const st = model.status;
   applyTheme(st?.settings.theme);
-  model.screen = st?.identity ? { name: "home" } : { name: "welcome" };
+  const first = st ? startScreen(st) : "welcome";
+  model.screen = first === "unlock" ? { name: "unlock", error: null } : { name: first };
   render();
+  if (first === "unlock") document.getElementById("unlock-passphrase")?.focus();
   if (st?.incoming) showIncoming(st.incoming);
 }
 
@@ -310,11 +323,33 @@ function hangUp(): void {
 // --- screens ---------------------------------------------------------------------
 
 function welcome(): HTMLElement {
+  const st = model.status;
+  if (st && needsPassphraseFile(st)) {
+    // No secret store: say so, and offer the passphrase file instead of an identity
+    // that could not be kept.
+    return h(
+      "section",
+      { class: "card narrow", "aria-labelledby": "welcome-title" },
+      h("h1", { id: "welcome-title" }, s.welcomeTitle),
+      h("p", { id: "no-secret-store" }, s.noStoreBody),
+      h(
+        "div",
+        { class: "row" },
+        h("button", {
+          id: "use-passphrase-file",
+          class: "primary",
+          onclick: () => { model.screen = { name: "passphrase", error: null }; render(); },
+        }, s.usePassphraseFile),
+      ),
+    );
+  }
+  const file = st?.storage.kind === "passphrase_file" ? st.storage.path : null;
   return h(
     "section",
     { class: "card narrow", "aria-labelledby": "welcome-title" },
     h("h1", { id: "welcome-title" }, s.welcomeTitle),
-    h("p", {}, s.welcomeBody),
+    h("p", {}, file ? s.welcomeBodyFile : s.welcomeBody),
+    file ? h("p", { id: "passphrase-file-chosen" }, s.fileChosen(file)) : null,
     h(
       "div",
       { class: "row" },
@@ -327,6 +362,125 @@ function welcome(): HTMLElement {
           }),
       }, s.createIdentity),
       h("button", { id: "restore-identity", onclick: () => { model.screen = { name: "restore", error: null }; render(); } }, s.restoreIdentity),
+    ),
+  );
+}
+
+/**
+ * A passphrase input, never trimmed, never remembered or corrected by the browser. No
+ * `minlength`: the browser's own bubble would stop the submit before our sentence shows.
+ */
+function passphraseField(id: string, label: string, attrs: Attrs = {}): HTMLElement {
+  return field(id, label, { type: "password", autocomplete: "off", autocapitalize: "off", spellcheck: "false", required: true, ...attrs });
+}
+
+/** A password input's exact value (spaces count). */
+function rawValue(id: string): string {
+  return (document.getElementById(id) as HTMLInputElement | null)?.value ?? "";
+}
+
+function minChars(): number {
+  return model.status?.storage.min_passphrase_chars ?? 8;
+}
+
+function passphraseProblemText(p: PassphraseProblem): string | null {
+  if (p === "too_short") return s.passphraseTooShort(minChars());
+  if (p === "mismatch") return s.passphraseMismatch;
+  return null;
+}
+
+/** Choosing the passphrase file (no secret store): then on to create or restore. */
+function passphraseScreen(sc: Extract<Screen, { name: "passphrase" }>): HTMLElement {
+  const submit = (e: Event) => {
+    e.preventDefault();
+    const pass = rawValue("new-passphrase");
+    const problem = passphraseProblemText(checkNewPassphrase(pass, rawValue("new-passphrase-again"), minChars()));
+    if (problem) {
+      model.screen = { name: "passphrase", error: problem };
+      render();
+      return;
+    }
+    guarded(async () => {
+      await api.usePassphraseFile(pass);
+      await refreshStatus();
+      model.screen = { name: "welcome" };
+    });
+  };
+  return h(
+    "form",
+    { class: "card narrow", "aria-labelledby": "passphrase-title", "aria-describedby": "passphrase-body", onsubmit: submit },
+    h("h1", { id: "passphrase-title" }, s.passphraseTitle),
+    h("p", { id: "passphrase-body" }, s.passphraseBody(minChars())),
+    passphraseField("new-passphrase", s.passphraseLabel, { "aria-invalid": sc.error ? "true" : undefined, "aria-describedby": sc.error ? "passphrase-error" : undefined }),
+    passphraseField("new-passphrase-again", s.passphraseAgainLabel),
+    sc.error ? h("p", { id: "passphrase-error", class: "error", role: "alert" }, sc.error) : null,
+    h(
+      "div",
+      { class: "row" },
+      h("button", { type: "button", onclick: () => { model.screen = { name: "welcome" }; render(); } }, s.back),
+      h("button", { id: "passphrase-submit", type: "submit", class: "primary", disabled: model.busy }, s.passphraseContinue),
+    ),
+  );
+}
+
+/** The identity file waits for its passphrase (each start, when the user chose the file). */
+function unlockScreen(sc: Extract<Screen, { name: "unlock" }>): HTMLElement {
+  const submit = (e: Event) => {
+    e.preventDefault();
+    const pass = rawValue("unlock-passphrase");
+    if (pass.length === 0) return;
+    guarded(async () => {
+      render(); // shows "Unlocking…" and disables the button: Argon2 takes about a second
+      try {
+        await api.unlock(pass);
+      } catch (err) {
+        // Wrong passphrase or a bad file: said on this screen, in words, not as a banner.
+        model.screen = { name: "unlock", error: describeError(err).text };
+        render();
+        const input = document.getElementById("unlock-passphrase") as HTMLInputElement | null;
+        if (input) {
+          input.value = "";
+          input.focus();
+        }
+        return;
+      }
+      await refreshStatus();
+      model.screen = { name: "home" };
+    });
+  };
+  return h(
+    "form",
+    { class: "card narrow", "aria-labelledby": "unlock-title", "aria-describedby": "unlock-body", "aria-busy": model.busy ? "true" : "false", onsubmit: submit },
+    h("h1", { id: "unlock-title" }, s.unlockTitle),
+    h("p", { id: "unlock-body" }, s.unlockBody),
+    passphraseField("unlock-passphrase", s.passphraseLabel, { "aria-invalid": sc.error ? "true" : undefined, "aria-describedby": sc.error ? "unlock-error" : undefined }),
+    sc.error ? h("p", { id: "unlock-error", class: "error", role: "alert" }, sc.error) : null,
+    model.busy ? h("p", { role: "status" }, s.unlocking) : null,
+    h(
+      "div",
+      { class: "row" },
+      h("button", { id: "unlock-submit", type: "submit", class: "primary", disabled: model.busy }, s.unlockButton),
+      h("button", { id: "forgot-passphrase", type: "button", onclick: () => { model.screen = { name: "forgot" }; render(); } }, s.forgotPassphrase),
+    ),
+  );
+}
+
+/** Asks before a forgotten passphrase's file is replaced by restoring the 24 words. */
+function forgotScreen(): HTMLElement {
+  return h(
+    "section",
+    { class: "card narrow", role: "alertdialog", "aria-labelledby": "forgot-title", "aria-describedby": "forgot-body" },
+    h("h1", { id: "forgot-title" }, s.forgotTitle),
+    h("p", { id: "forgot-body" }, s.forgotBody),
+    h(
+      "div",
+      { class: "row" },
+      h("button", { onclick: () => { model.screen = { name: "unlock", error: null }; render(); } }, s.back),
+      h("button", {
+        id: "forgot-continue",
+        class: "danger",
+        onclick: () => { model.screen = { name: "restore", error: null, forgot: true }; render(); },
+      }, s.forgotContinue),
     ),
   );
 }
@@ -388,32 +542,47 @@ function confirmScreen(sc: Extract<Screen, { name: "confirm" }>): HTMLElement {
 }
 
 function restoreScreen(sc: Extract<Screen, { name: "restore" }>): HTMLElement {
+  const forgot = sc.forgot === true;
+  const again = (error: string) => {
+    model.screen = { ...sc, error };
+    render();
+  };
   const submit = (e: Event) => {
     e.preventDefault();
     const words = splitPhrase((document.getElementById("restore-words") as HTMLTextAreaElement).value);
-    if (words.length !== 24) {
-      model.screen = { name: "restore", error: s.restoreWrongCount(words.length) };
-      render();
-      return;
+    if (words.length !== 24) return again(s.restoreWrongCount(words.length));
+    // After a forgotten passphrase: a new one for the new file, checked before anything is sent.
+    const pass = forgot ? rawValue("restore-passphrase") : "";
+    if (forgot) {
+      const problem = passphraseProblemText(checkNewPassphrase(pass, rawValue("restore-passphrase-again"), minChars()));
+      if (problem) return again(problem);
     }
     guarded(async () => {
+      if (forgot) await api.usePassphraseFile(pass);
       await api.restore(words.join(" "));
       await refreshStatus();
       model.screen = { name: "home" };
     });
   };
+  const back = () => {
+    model.screen = forgot ? { name: "unlock", error: null } : { name: "welcome" };
+    render();
+  };
   return h(
     "form",
     { class: "card narrow", "aria-labelledby": "restore-title", onsubmit: submit },
     h("h1", { id: "restore-title" }, s.restoreTitle),
+    forgot ? h("p", {}, s.forgotRestoreBody) : null,
     h("label", { for: "restore-words" }, s.restoreLabel),
     h("textarea", { id: "restore-words", rows: 4, autocomplete: "off", spellcheck: "false", required: true }),
+    forgot ? passphraseField("restore-passphrase", s.passphraseLabel) : null,
+    forgot ? passphraseField("restore-passphrase-again", s.passphraseAgainLabel) : null,
     sc.error ? h("p", { class: "error", role: "alert" }, sc.error) : null,
     h(
       "div",
       { class: "row" },
-      h("button", { type: "button", onclick: () => { model.screen = { name: "welcome" }; render(); } }, s.back),
-      h("button", { type: "submit", class: "primary" }, s.restoreButton),
+      h("button", { type: "button", onclick: back }, s.back),
+      h("button", { id: "restore-submit", type: "submit", class: "primary", disabled: model.busy }, s.restoreButton),
     ),
   );
 }
@@ -703,6 +872,7 @@ function settingsCard(): HTMLElement {
       }, model.backupWords ? s.hideWords : s.showWords),
     ),
     model.settingsNote ? h("p", { role: "status" }, model.settingsNote) : null,
+    h("p", { id: "identity-storage", class: "hint" }, storageText(model.status?.storage ?? null)),
     model.backupWords
       ? h("div", {}, h("p", { class: "error" }, s.wordsWarning), h("ol", { class: "words" }, ...model.backupWords.map((w) => h("li", {}, w))))
       : null,
@@ -967,6 +1137,9 @@ function render(): void {
     case "backup": body = backup(sc.words); break;
     case "confirm": body = confirmScreen(sc); break;
     case "restore": body = restoreScreen(sc); break;
+    case "passphrase": body = passphraseScreen(sc); break;
+    case "unlock": body = unlockScreen(sc); break;
+    case "forgot": body = forgotScreen(); break;
     case "home": body = home(); break;
     case "call": body = model.call ? callScreen(model.call) : home(); break;
   }

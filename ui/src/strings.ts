@@ -9,6 +9,8 @@ export const s = {
   welcomeTitle: "Welcome to WZP",
   welcomeBody:
     "Calls are end-to-end encrypted: the relay forwards media it cannot read. Your identity is a key kept in this computer's secret store; 24 words let you restore it.",
+  welcomeBodyFile:
+    "Calls are end-to-end encrypted: the relay forwards media it cannot read. Your identity is a key; 24 words let you restore it.",
   createIdentity: "Create a new identity",
   restoreIdentity: "Restore from 24 words",
   backupTitle: "Write down these 24 words",
@@ -26,6 +28,31 @@ export const s = {
   restoreLabel: "Your 24 words, separated by spaces",
   restoreButton: "Restore",
   restoreWrongCount: (n: number) => `That is ${n} words; an identity has 24.`,
+
+  // No secret store: the identity in a passphrase-protected file
+  noStoreBody:
+    "This computer has no secret store (on Linux: GNOME Keyring or KWallet, running and unlocked), so the app has no safe place to keep your identity's key on its own. It can keep it in a file protected by a passphrase instead: the file is useless to anyone who copies it without the passphrase. The app never keeps the key in a plain file.",
+  usePassphraseFile: "Keep my identity in a file protected by a passphrase",
+  passphraseTitle: "Choose a passphrase",
+  passphraseBody: (min: number) =>
+    `You type it each time the app starts. Use at least ${min} characters; a few unrelated words are easier to remember than symbols. If you forget it, your 24 words restore your identity.`,
+  passphraseLabel: "Passphrase",
+  passphraseAgainLabel: "The same passphrase again",
+  passphraseTooShort: (min: number) => `Use at least ${min} characters.`,
+  passphraseMismatch: "The two passphrases are not the same. Type the same one twice.",
+  passphraseContinue: "Continue",
+  fileChosen: (path: string) =>
+    `Your identity will be kept in ${path}, protected by your passphrase. Now create a new identity or restore one.`,
+  unlockTitle: "Unlock your identity",
+  unlockBody: "Your identity is kept in a file protected by a passphrase. Enter the passphrase to start.",
+  unlockButton: "Unlock",
+  unlocking: "Unlocking…",
+  forgotPassphrase: "I forgot it: restore from my 24 words",
+  forgotTitle: "Replace the locked file?",
+  forgotBody:
+    "Restoring from your 24 words writes a new file with a new passphrase, replacing the locked one. Whatever identity the old file holds can then only come back from its own 24 words, so use the words of that identity.",
+  forgotContinue: "Replace it with my 24 words",
+  forgotRestoreBody: "Type your 24 words and choose a new passphrase for the new file.",
 
   // Home
   yourFingerprint: "Your fingerprint",
@@ -144,6 +171,8 @@ export const s = {
   saved: "Saved. Devices apply to the next call.",
   loadDevices: "List sound devices",
   noDevices: "No sound devices found (calls still work: silence is sent and nothing is played).",
+  storedInSecretStore: "Your identity is kept in this computer's secret store.",
+  storedInFile: (path: string) => `Your identity is kept in ${path}, protected by your passphrase.`,
   showWords: "Show my 24 words",
   hideWords: "Hide the words",
   wordsWarning: "Anyone who sees these words can be you. Make sure nobody is watching.",
@@ -219,7 +248,12 @@ export const s = {
   // Errors from commands, by kind: what happened and what to do next.
   errors: {
     no_secret_store:
-      "This computer has no secret store available to keep your identity safely (on Linux: GNOME Keyring or KWallet must be running and unlocked). Start one and reopen the app.",
+      "This computer has no secret store available to keep your identity safely (on Linux: GNOME Keyring or KWallet must be running and unlocked). Start one and reopen the app, or keep your identity in a file protected by a passphrase.",
+    identity_locked: "Your identity is locked. Enter its passphrase first.",
+    wrong_passphrase: "That passphrase is not right. Check Caps Lock and the keyboard layout, then try again.",
+    sealed_file:
+      "The identity file cannot be read: it is damaged or is not an identity file. Restore from your 24 words to replace it.",
+    sealed_file_version: "The identity file was written by a newer version of WZP. Update the app to open it.",
     secret_store: "The secret store reported an error. Unlock it and try again.",
     no_identity: "Create or restore an identity first.",
     invalid_input: "Please check what you typed.",
