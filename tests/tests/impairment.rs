@@ -354,3 +354,73 @@ async fn the_watchdog_reconnects_when_media_stops_but_the_connection_lives() {
     let _ = (da.await, db.await);
     assert!(heard > HEARD, "B heard again after the rejoin: {heard:e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_call_survives_a_dropped_connection_and_rejoins() {
+    let _serial = wzp_e2e::serial();
+    // The caller's path goes dark long enough for its watchdog to give the connection
+    // up; it reconnects and goes straight back into the call, which the relay kept.
+    let relay = TestRelay::start("direct-rejoin").await;
+    let proxy = proxy_to(&relay, 11).await;
+    let callee_cfg = relay.config();
+    let callee_fp = callee_cfg.identity.fingerprint();
+    let mut listener = wzp_engine::Listener::connect(callee_cfg)
+        .await
+        .expect("listener");
+    let mut cfg_a = relay.config_via(proxy.local_addr());
+    cfg_a.media_timeout = Duration::from_secs(2);
+    let (sa, sb) = (SharedSink::default(), SharedSink::default());
+    let io = |hz: f32, sink: &SharedSink| MediaIo {
+        audio_in: Box::new(ToneSource::new(hz, 0.3)),
+        audio_out: Box::new(sink.clone()),
+        video_in: None,
+        video_out: Box::new(NullVideoSink),
+    };
+    let (a, mut ea) = Call::start(cfg_a, CallTarget::Direct(callee_fp), io(440.0, &sa)).expect("a");
+    let offer = tokio::time::timeout(WAIT, listener.next_call())
+        .await
+        .expect("offer in time")
+        .expect("offer");
+    let (b, mut eb) = listener.accept(&offer, io(660.0, &sb));
+    for e in [&mut ea, &mut eb] {
+        wait_event(e, WAIT, "keys", |e| matches!(e, Event::Verification { .. })).await;
+    }
+    // A's downlink goes dark: A hears nothing, gives the connection up and reconnects.
+    proxy
+        .set_downlink(Impairment {
+            loss: 1.0,
+            ..Impairment::none()
+        })
+        .unwrap();
+    wait_event(&mut ea, WAIT, "reconnecting", |e| {
+        matches!(e, Event::State(CallState::Reconnecting { .. }))
+    })
+    .await;
+    proxy.set_downlink(Impairment::none()).unwrap();
+    wait_event(&mut ea, WAIT, "active again", |e| {
+        matches!(e, Event::State(CallState::Active))
+    })
+    .await;
+    wait_event(&mut ea, WAIT, "keys again", |e| {
+        matches!(e, Event::Verification { .. })
+    })
+    .await;
+    wait_event(&mut eb, WAIT, "keys again at b", |e| {
+        matches!(e, Event::Verification { .. })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let a_hears = tone_power(&sa.tail(24_000), 660.0);
+    let b_hears = tone_power(&sb.tail(24_000), 440.0);
+    // The relay moved the call to A's new connection: B's hang-up reaches A.
+    let da = drain(ea);
+    b.hang_up().unwrap();
+    assert_eq!(
+        tokio::time::timeout(WAIT, a.wait()).await.expect("a ends"),
+        EndReason::RemoteHangup
+    );
+    b.wait().await;
+    let _ = (da.await, eb);
+    assert!(a_hears > HEARD, "A hears B after the rejoin: {a_hears:e}");
+    assert!(b_hears > HEARD, "B hears A after the rejoin: {b_hears:e}");
+}

@@ -199,6 +199,9 @@ enum How {
     Room(String),
     Dial(wzp_proto::Fingerprint),
     Answer(CallId),
+    /// Back into an answered direct call's room over a new connection: the relay keeps
+    /// the call a while for a party whose connection dropped.
+    Rejoin(CallId, RoomId),
 }
 
 /// A connection to the relay that registered our identity for incoming direct calls.
@@ -421,6 +424,8 @@ struct Runner {
     active_since: Option<Instant>,
     ticks: u64,
     media_io_error: bool,
+    /// The direct call's id and room once set up (a reconnect rejoins it).
+    call_room: Option<(CallId, RoomId)>,
 }
 
 impl Runner {
@@ -502,6 +507,7 @@ impl Runner {
             active_since: None,
             ticks: 0,
             media_io_error: false,
+            call_room: None,
         }
     }
 
@@ -562,12 +568,10 @@ impl Runner {
                         Outcome::End(r) => return self.finish(r).await,
                         Outcome::Retry(msg) => {
                             tracing::warn!(%msg, "connection lost");
-                            if matches!(self.how, How::Dial(_) | How::Answer(_)) {
-                                // The relay ends a direct call when a party's connection
-                                // drops, so there is no call room left to rejoin.
-                                return self
-                                    .finish(EndReason::ConnectionLost { message: msg })
-                                    .await;
+                            if let Some((call_id, room)) = self.call_room {
+                                // A direct call: no new offer, straight back into the
+                                // call's room, where the relay waits for us.
+                                self.how = How::Rejoin(call_id, room);
                             }
                             self.stats.reconnects += 1;
                             last_error = msg;
@@ -720,7 +724,11 @@ impl Runner {
                 let room = self.await_setup(&mut client, call_id).await?;
                 (room, Context::Call(call_id), Some(call_id))
             }
+            How::Rejoin(call_id, room) => (*room, Context::Call(*call_id), Some(*call_id)),
         };
+        if let Some(call_id) = call_id {
+            self.call_room = Some((call_id, room));
+        }
         let hello = client
             .hello(
                 &self.cfg.identity,
@@ -738,9 +746,9 @@ impl Runner {
                     return Err(refused(code, message));
                 }
                 Ok(Some(SignalMessage::Hangup { reason, .. })) => {
-                    return Err(Outcome::End(EndReason::Refused {
-                        message: format!("{reason:?}"),
-                    }));
+                    // Rejoining a direct call that ended while we were away, or a call
+                    // room that refuses us: the reason says which.
+                    return Err(Outcome::End(hangup_reason(&reason)));
                 }
                 Ok(Some(m)) => early.push(m),
                 Ok(None) => return Err(Outcome::Retry("no welcome from the relay".into())),

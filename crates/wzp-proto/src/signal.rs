@@ -146,6 +146,9 @@ pub enum CloseCode {
     VersionMismatch = 6,
     /// The client did not open its signal stream in time.
     Timeout = 7,
+    /// A newer connection of the same identity took this one's place in a direct call
+    /// (the party reconnected before the relay noticed the old connection was dead).
+    Superseded = 8,
 }
 
 impl CloseCode {
@@ -161,6 +164,7 @@ impl CloseCode {
             5 => Self::ShuttingDown,
             6 => Self::VersionMismatch,
             7 => Self::Timeout,
+            8 => Self::Superseded,
             _ => return None,
         })
     }

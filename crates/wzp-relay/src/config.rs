@@ -63,6 +63,9 @@ pub struct RelayArgs {
     /// Seconds a direct call rings before it times out [default: 30].
     #[arg(long, env = "WZP_RELAY_RING_TIMEOUT_SECS")]
     pub ring_timeout_secs: Option<u64>,
+    /// Seconds an answered direct call waits for a party whose connection dropped to rejoin before it ends [default: 30].
+    #[arg(long, env = "WZP_RELAY_CALL_GRACE_SECS")]
+    pub call_grace_secs: Option<u64>,
     /// Keyframe requests for one stream within this many ms become one [default: 200].
     #[arg(long, env = "WZP_RELAY_KEYFRAME_WINDOW_MS")]
     pub keyframe_window_ms: Option<u64>,
@@ -89,6 +92,7 @@ struct FileConfig {
     tls_cert_file: Option<PathBuf>,
     tls_key_file: Option<PathBuf>,
     ring_timeout_secs: Option<u64>,
+    call_grace_secs: Option<u64>,
     keyframe_window_ms: Option<u64>,
     batch_ms: Option<u64>,
     limits: FileLimits,
@@ -306,6 +310,10 @@ impl Settings {
                 args.ring_timeout_secs
                     .or(file.ring_timeout_secs)
                     .unwrap_or(30),
+            )?),
+            call_grace: Duration::from_secs(positive(
+                "call_grace_secs",
+                args.call_grace_secs.or(file.call_grace_secs).unwrap_or(30),
             )?),
             keyframe_window: Duration::from_millis(
                 args.keyframe_window_ms

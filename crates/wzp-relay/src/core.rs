@@ -55,6 +55,9 @@ pub struct CoreConfig {
     pub tokens: TokenPolicy,
     /// How long a direct call may ring before it times out.
     pub ring_timeout: Duration,
+    /// How long an answered direct call waits for a party whose connection dropped to
+    /// rejoin its call room before it ends.
+    pub call_grace: Duration,
     /// Keyframe requests for one stream within this window become one.
     pub keyframe_window: Duration,
 }
@@ -134,6 +137,9 @@ struct Call {
     caller_fp: Fingerprint,
     callee_fp: Fingerprint,
     state: CallState,
+    /// Set while a party of an answered call is away (its connection dropped): the call
+    /// ends at this time unless the party rejoins the call room first.
+    grace_until: Option<Instant>,
 }
 
 /// The relay's state machine.
@@ -145,6 +151,10 @@ pub struct RelayCore {
     rooms: HashMap<RoomId, Room>,
     presence: HashMap<Fingerprint, SessionId>,
     calls: HashMap<CallId, Call>,
+    /// Call rooms of answered calls that ended recently, with why and until when this is
+    /// remembered: a party rejoining after a dropped connection learns the call is over
+    /// instead of sitting in an empty room.
+    ended_rooms: HashMap<RoomId, (CallId, HangupReason, Instant)>,
     /// Last keyframe request sent upstream per (room, sender, stream).
     keyframe_sent: HashMap<(RoomId, ParticipantId, StreamId), Instant>,
     out: VecDeque<Output>,
@@ -179,6 +189,7 @@ impl RelayCore {
             rooms: HashMap::new(),
             presence: HashMap::new(),
             calls: HashMap::new(),
+            ended_rooms: HashMap::new(),
             keyframe_sent: HashMap::new(),
             out: VecDeque::new(),
         }
@@ -196,7 +207,7 @@ impl RelayCore {
             .values()
             .filter_map(|c| match c.state {
                 CallState::Ringing { deadline } => Some(deadline),
-                CallState::Active => None,
+                CallState::Active => c.grace_until,
             })
             .min()
     }
@@ -256,20 +267,35 @@ impl RelayCore {
         true
     }
 
-    /// A connection is gone: leave its room, end its calls, drop its presence.
-    pub fn disconnect(&mut self, session: SessionId) {
+    /// A connection is gone: leave its room, drop its presence, and end its call, except
+    /// an answered one: that waits `call_grace` for the party to rejoin over a new
+    /// connection (a network change the old connection could not survive).
+    pub fn disconnect(&mut self, now: Now, session: SessionId) {
         let Some(s) = self.sessions.get(&session) else {
             return;
         };
         let presence = s.presence;
         if let Some(call_id) = s.call {
-            self.end_call(
-                call_id,
-                session,
-                HangupReason::Error {
-                    message: "peer connection lost".into(),
-                },
-            );
+            match self.calls.get_mut(&call_id) {
+                Some(call) if call.state == CallState::Active => {
+                    let until = now.mono + self.config.call_grace;
+                    call.grace_until = Some(call.grace_until.map_or(until, |t| t.min(until)));
+                    self.metrics.call("interrupted");
+                    tracing::debug!(
+                        ?session,
+                        "a party of a call dropped; waiting for it to rejoin"
+                    );
+                }
+                _ => {
+                    self.end_call(
+                        call_id,
+                        session,
+                        HangupReason::Error {
+                            message: "peer connection lost".into(),
+                        },
+                    );
+                }
+            }
         }
         self.leave_room(session);
         if let Some(fp) = presence {
@@ -290,8 +316,38 @@ impl RelayCore {
         }
     }
 
-    /// Time passed: ringing calls past their deadline time out.
+    /// Time passed: ringing calls past their deadline time out, and answered calls whose
+    /// away party did not rejoin in time end.
     pub fn handle_timeout(&mut self, now: Now) {
+        let abandoned: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.grace_until.is_some_and(|t| t <= now.mono))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in abandoned {
+            let Some(call) = self.calls.remove(&id) else {
+                continue;
+            };
+            self.metrics.call("dropped");
+            let reason = HangupReason::Error {
+                message: "peer connection lost".into(),
+            };
+            self.remember_ended(now, id, reason.clone());
+            for s in [call.caller, call.callee] {
+                let present = self.sessions.get_mut(&s).filter(|x| x.call == Some(id));
+                if let Some(sess) = present {
+                    sess.call = None;
+                    self.send(
+                        s,
+                        SignalMessage::Hangup {
+                            call_id: Some(id),
+                            reason: reason.clone(),
+                        },
+                    );
+                }
+            }
+        }
         let expired: Vec<CallId> = self
             .calls
             .iter()
@@ -429,7 +485,15 @@ impl RelayCore {
             SignalMessage::Hangup {
                 call_id: Some(id),
                 reason,
-            } => self.end_call(id, session, reason),
+            } => {
+                let answered = self
+                    .calls
+                    .get(&id)
+                    .is_some_and(|c| c.state == CallState::Active);
+                if self.end_call(id, session, reason.clone()) && answered {
+                    self.remember_ended(now, id, reason);
+                }
+            }
             SignalMessage::Hangup { call_id: None, .. } => self.leave_room(session),
             SignalMessage::Ping { ts_ms } => self.send(session, SignalMessage::Pong { ts_ms }),
             SignalMessage::Pong { .. }
@@ -537,11 +601,29 @@ impl RelayCore {
             );
             return;
         }
-        let acl = self
+        self.ended_rooms
+            .retain(|_, (_, _, until)| *until > now.mono);
+        if let Some((call_id, reason, _)) = self.ended_rooms.get(&room_id) {
+            let (call_id, reason) = (*call_id, reason.clone());
+            self.send(
+                session,
+                SignalMessage::Hangup {
+                    call_id: Some(call_id),
+                    reason,
+                },
+            );
+            return;
+        }
+        let call = self
             .calls
             .iter()
             .find(|(id, c)| c.state == CallState::Active && call_room(id) == room_id)
-            .map(|(_, c)| [c.caller_fp, c.callee_fp]);
+            .map(|(id, c)| (*id, [c.caller_fp, c.callee_fp]));
+        let acl = call.map(|(_, acl)| acl);
+        if let Some((call_id, _)) = call.filter(|(_, parties)| parties.contains(&fp)) {
+            self.evict_stale(room_id, fp, session);
+            self.reattach(call_id, fp, session);
+        }
         let room_count = self.rooms.len();
         let limits = self.config.limits;
         let room = match self.rooms.get_mut(&room_id) {
@@ -603,6 +685,76 @@ impl RelayCore {
             joined: Some((room_id, pid)),
         });
         self.room_changed(room_id);
+    }
+
+    /// A party of a call joins its call room while an older connection of the same
+    /// identity still holds its place there: that is the party's old connection, which
+    /// dropped without the relay noticing yet (QUIC's idle timeout is longer than a
+    /// client's reconnect). The new connection proved the identity, so it takes the
+    /// place and the old one is closed.
+    fn evict_stale(&mut self, room_id: RoomId, fp: Fingerprint, session: SessionId) {
+        let stale: Vec<SessionId> = self.rooms.get(&room_id).map_or_else(Vec::new, |r| {
+            r.members
+                .values()
+                .filter(|m| m.fingerprint == fp && m.session != session)
+                .map(|m| m.session)
+                .collect()
+        });
+        for old in stale {
+            if let Some(s) = self.sessions.get_mut(&old) {
+                s.call = None;
+            }
+            self.leave_room(old);
+            self.metrics.reject("superseded");
+            self.close(
+                old,
+                CloseCode::Superseded,
+                "a newer connection of the same identity took this place in the call",
+            );
+        }
+    }
+
+    /// Binds the call to `session` as the party `fp` (the first join of a call is
+    /// already bound; a rejoin after a dropped connection moves the party over).
+    fn reattach(&mut self, call_id: CallId, fp: Fingerprint, session: SessionId) {
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        let slot = if call.caller_fp == fp {
+            &mut call.caller
+        } else {
+            &mut call.callee
+        };
+        let previous = std::mem::replace(slot, session);
+        let (caller, callee) = (call.caller, call.callee);
+        if previous != session {
+            if let Some(s) = self.sessions.get_mut(&previous) {
+                s.call = None;
+            }
+            tracing::debug!(?session, "a party rejoined its call over a new connection");
+            self.metrics.call("resumed");
+        }
+        if let Some(s) = self.sessions.get_mut(&session) {
+            s.call = Some(call_id);
+        }
+        let bound = |s: SessionId| {
+            self.sessions
+                .get(&s)
+                .is_some_and(|x| x.call == Some(call_id))
+        };
+        if bound(caller) && bound(callee) {
+            if let Some(c) = self.calls.get_mut(&call_id) {
+                c.grace_until = None;
+            }
+        }
+    }
+
+    /// Remembers that the call of `call_id`'s room ended, for `call_grace`.
+    fn remember_ended(&mut self, now: Now, call_id: CallId, reason: HangupReason) {
+        let until = now.mono + self.config.call_grace;
+        self.ended_rooms.retain(|_, (_, _, t)| *t > now.mono);
+        self.ended_rooms
+            .insert(call_room(&call_id), (call_id, reason, until));
     }
 
     fn leave_room(&mut self, session: SessionId) {
@@ -818,6 +970,7 @@ impl RelayCore {
                 callee,
                 caller_fp: from,
                 callee_fp: to,
+                grace_until: None,
                 state: CallState::Ringing {
                     deadline: now.mono + self.config.ring_timeout,
                 },
@@ -853,7 +1006,7 @@ impl RelayCore {
             return;
         }
         if !accepted {
-            self.end_call(call_id, session, HangupReason::Declined);
+            let _ = self.end_call(call_id, session, HangupReason::Declined);
             return;
         }
         call.state = CallState::Active;
@@ -867,17 +1020,18 @@ impl RelayCore {
     }
 
     /// Ends a call at `by`'s request (or because `by` is gone) and tells the other party.
-    fn end_call(&mut self, call_id: CallId, by: SessionId, reason: HangupReason) {
+    /// Returns whether the call ended (`false`: no such call, or `by` is not a party).
+    fn end_call(&mut self, call_id: CallId, by: SessionId, reason: HangupReason) -> bool {
         let Some(call) = self.calls.get(&call_id) else {
-            return;
+            return false;
         };
         if by != call.caller && by != call.callee {
             self.error(by, ErrorCode::BadRequest, "not a party to this call");
-            return;
+            return false;
         }
         let call = match self.calls.remove(&call_id) {
             Some(c) => c,
-            None => return,
+            None => return false,
         };
         let other = if by == call.caller {
             call.callee
@@ -903,6 +1057,7 @@ impl RelayCore {
                 reason,
             },
         );
+        true
     }
 }
 

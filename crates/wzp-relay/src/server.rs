@@ -327,7 +327,7 @@ async fn run_core(mut core: RelayCore, mut rx: mpsc::Receiver<CoreIn>) {
             }
             Some(CoreIn::Signal { session, msg }) => core.handle_signal(now(), session, msg),
             Some(CoreIn::Disconnect { session }) => {
-                core.disconnect(session);
+                core.disconnect(now(), session);
                 sessions.remove(&session);
             }
             Some(CoreIn::Shutdown { done }) => {

@@ -904,3 +904,155 @@ async fn a_client_that_changes_address_keeps_its_call() {
     assert_eq!(back.len(), 1);
     r.shutdown().await;
 }
+
+/// Rings `b` from `a` and answers: the call's room.
+async fn answered(
+    alice: &mut RelayClient,
+    a: &Identity,
+    bob: &mut RelayClient,
+    b: &Identity,
+    call: CallId,
+) -> RoomId {
+    alice.send(&offer(call, a, b)).await.unwrap();
+    expect(bob, |m| matches!(m, SignalMessage::CallOffer { .. })).await;
+    bob.send(&SignalMessage::CallAnswer {
+        call_id: call,
+        accepted: true,
+    })
+    .await
+    .unwrap();
+    let setup = expect(alice, |m| matches!(m, SignalMessage::CallSetup { .. })).await;
+    expect(bob, |m| matches!(m, SignalMessage::CallSetup { .. })).await;
+    let SignalMessage::CallSetup { room, .. } = setup else {
+        unreachable!()
+    };
+    alice.join(a, room, None, WAIT).await.unwrap();
+    bob.join(b, room, None, WAIT).await.unwrap();
+    room
+}
+
+#[tokio::test]
+async fn a_party_whose_connection_drops_can_rejoin_its_answered_call() {
+    let r = relay(args()).await;
+    let (mut alice, a) = presence(&r).await;
+    let (mut bob, b) = presence(&r).await;
+    let call = CallId([9; 16]);
+    let room = answered(&mut alice, &a, &mut bob, &b, call).await;
+
+    // Bob's connection dies. Alice sees him leave the room but the call goes on.
+    bob.conn.close(0, "network gone");
+    expect(
+        &mut alice,
+        |m| matches!(m, SignalMessage::RoomUpdate { participants, .. } if participants.len() == 1),
+    )
+    .await;
+    let early = alice.next_signal(Duration::from_millis(300)).await;
+    assert!(
+        !matches!(early, Ok(Some(SignalMessage::Hangup { .. }))),
+        "the call ended at once: {early:?}"
+    );
+
+    // Bob comes back over a new connection, straight into the call room.
+    let mut bob2 = client(&r).await;
+    bob2.join(&b, room, None, WAIT).await.unwrap();
+    expect(
+        &mut alice,
+        |m| matches!(m, SignalMessage::RoomUpdate { participants, .. } if participants.len() == 2),
+    )
+    .await;
+    alice.conn.send_media(audio(1, b"still there?")).unwrap();
+    assert_eq!(recv_media(&bob2, 1, WAIT).await.len(), 1);
+
+    // The call is bound to the new connection: Bob's hang-up reaches Alice.
+    bob2.send(&SignalMessage::Hangup {
+        call_id: Some(call),
+        reason: HangupReason::Normal,
+    })
+    .await
+    .unwrap();
+    expect(&mut alice, |m| {
+        matches!(
+            m,
+            SignalMessage::Hangup {
+                reason: HangupReason::Normal,
+                ..
+            }
+        )
+    })
+    .await;
+
+    // The call is over: joining its room again is answered with the hang-up.
+    let mut late = client(&r).await;
+    let hello = late.hello(&b, room, None, None).unwrap();
+    late.send(&hello).await.unwrap();
+    expect(&mut late, |m| {
+        matches!(
+            m,
+            SignalMessage::Hangup {
+                reason: HangupReason::Normal,
+                ..
+            }
+        )
+    })
+    .await;
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_answered_call_ends_when_the_away_party_does_not_return() {
+    let r = relay(RelayArgs {
+        call_grace_secs: Some(1),
+        ..args()
+    })
+    .await;
+    let (mut alice, a) = presence(&r).await;
+    let (mut bob, b) = presence(&r).await;
+    let call = CallId([10; 16]);
+    answered(&mut alice, &a, &mut bob, &b, call).await;
+    let dropped_at = Instant::now();
+    bob.conn.close(0, "gone for good");
+    expect(&mut alice, |m| {
+        matches!(
+            m,
+            SignalMessage::Hangup {
+                reason: HangupReason::Error { .. },
+                ..
+            }
+        )
+    })
+    .await;
+    assert!(
+        dropped_at.elapsed() >= Duration::from_millis(900),
+        "ended before the grace period: {:?}",
+        dropped_at.elapsed()
+    );
+    r.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rejoin_replaces_the_old_connection_the_relay_still_holds() {
+    let r = relay(args()).await;
+    let (mut alice, a) = presence(&r).await;
+    let (mut bob, b) = presence(&r).await;
+    let call = CallId([11; 16]);
+    let room = answered(&mut alice, &a, &mut bob, &b, call).await;
+    // Bob's old connection is still open as far as the relay knows (a network change
+    // it has not noticed yet); his new one joins the full two-party room.
+    let mut bob2 = client(&r).await;
+    bob2.join(&b, room, None, WAIT).await.unwrap();
+    let closed = tokio::time::timeout(WAIT, bob.conn.closed()).await.unwrap();
+    assert!(
+        matches!(&closed, TransportError::ClosedByPeer { code: 8, reason } if reason.contains("newer connection")),
+        "the old connection is closed as superseded, saying why: {closed}"
+    );
+    // The call follows the new connection.
+    alice
+        .send(&SignalMessage::Hangup {
+            call_id: Some(call),
+            reason: HangupReason::Normal,
+        })
+        .await
+        .unwrap();
+    expect(&mut bob2, |m| matches!(m, SignalMessage::Hangup { .. })).await;
+    r.shutdown().await;
+}
