@@ -44,6 +44,8 @@ pub struct AppStatus {
     pub incoming: Option<Offer>,
     /// Saved contacts, by name.
     pub contacts: Contacts,
+    /// A `wzp://` link opened since the UI last asked (handed over once).
+    pub link: Option<crate::links::Opened>,
 }
 
 /// The state for the first screen.
@@ -67,6 +69,7 @@ pub async fn app_status(state: State<'_, AppState>) -> Result<AppStatus> {
         listener: state.incoming.status(),
         incoming: state.incoming.ringing(),
         contacts: lock_contacts(&state)?.clone(),
+        link: state.pending_link.lock().ok().and_then(|mut l| l.take()),
     };
     /// Logs once, when the UI's first command (sent when its page has loaded) is answered:
     /// the UI then draws its first screen. That line ends "cold start to interactive" as

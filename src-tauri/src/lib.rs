@@ -18,6 +18,7 @@ pub mod error;
 pub mod host;
 pub mod identity;
 pub mod incoming;
+pub mod links;
 pub mod logfile;
 pub mod media;
 pub mod sealed;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub video: Arc<std::sync::OnceLock<video::VideoView>>,
     /// The tray icon, where the desktop has a tray.
     pub tray: std::sync::OnceLock<tray::Tray>,
+    /// The last `wzp://` link opened, until the UI has read it.
+    pub pending_link: Mutex<Option<links::Opened>>,
 }
 
 /// Sends events to the app's windows.
@@ -153,7 +156,49 @@ impl AppState {
             devices,
             video,
             tray: std::sync::OnceLock::new(),
+            pending_link: Mutex::new(None),
         })
+    }
+
+    /// A `wzp://` link was opened (the app started with one, or a second start handed
+    /// one over): kept for the UI's next `app_status` and sent to it now.
+    pub fn open_link(&self, text: &str, emit: &dyn call::Emit) {
+        let opened = links::Opened::from_text(text);
+        match serde_json::to_value(&opened) {
+            Ok(v) => emit.emit(LINK_EVENT, v),
+            Err(e) => tracing::warn!(error = %e, "cannot send a link to the UI"),
+        }
+        if let Ok(mut p) = self.pending_link.lock() {
+            *p = Some(opened);
+        }
+    }
+}
+
+/// The UI event carrying an opened `wzp://` link ([`links::Opened`]).
+pub const LINK_EVENT: &str = "link";
+
+/// Takes `wzp://` links: the one the app was started with (the UI picks it up with its
+/// first `app_status`) and those a second start hands over.
+fn watch_links(app: &tauri::App) {
+    use tauri_plugin_deep_link::DeepLinkExt as _;
+    let handle = app.handle().clone();
+    app.deep_link().on_open_url(move |event| {
+        let emit = TauriEmit(handle.clone());
+        for url in event.urls() {
+            tracing::info!("a wzp:// link was opened");
+            handle.state::<AppState>().open_link(url.as_str(), &emit);
+        }
+    });
+    match app.deep_link().get_current() {
+        Ok(Some(urls)) => {
+            let emit = TauriEmit(app.handle().clone());
+            for url in urls {
+                tracing::info!("started with a wzp:// link");
+                app.state::<AppState>().open_link(url.as_str(), &emit);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot read the link the app was started with"),
     }
 }
 
@@ -210,6 +255,7 @@ pub fn run() {
                 let _ = w.set_focus();
             }
         }))
+        .plugin(tauri_plugin_deep_link::init())
         .setup(|app| {
             let dir = data_dir(app)?;
             init_logging(&dir);
@@ -226,6 +272,7 @@ pub fn run() {
                 Err(e) => tracing::warn!(error = %e, "no tray icon"),
             }
             app.manage(state);
+            watch_links(app);
             // Start receiving calls (if there is an identity and a relay to use).
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {

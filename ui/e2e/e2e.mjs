@@ -293,8 +293,11 @@ try {
   await shot("08-after-restart");
   log("restart keeps identity and history");
 
-  // Single instance: starting the app again while it runs hands over and exits.
-  const second = spawn(app, [], { stdio: ["ignore", "pipe", "pipe"] });
+  // Single instance: starting the app again while it runs hands over and exits. It is
+  // started the way a clicked wzp:// link starts it: the running app fills in the room
+  // form from the link (and joins nothing by itself).
+  const link = "wzp://join?room=from%20a%20link&relay=127.0.0.1:4999";
+  const second = spawn(app, [link], { stdio: ["ignore", "pipe", "pipe"] });
   let secondOut = "";
   second.stdout.on("data", (d) => (secondOut += d));
   second.stderr.on("data", (d) => (secondOut += d));
@@ -310,6 +313,17 @@ try {
   if (!/started again: showing this window/.test(appLog)) throw new Error("the running app was not told about the second start");
   await waitFor("#fingerprint", "the first instance still working", 5000);
   log("a second start handed over to the running app and exited");
+  const roomValue = async () => wd("GET", `${sess()}/element/${await find("#room-input")}/property/value`);
+  const deadline = Date.now() + 10000;
+  while ((await roomValue()) !== "from a link" && Date.now() < deadline) await sleep(200);
+  if ((await roomValue()) !== "from a link") throw new Error(`the link did not fill in the room: ${await roomValue()}`);
+  const relayValue = await wd("GET", `${sess()}/element/${await find("#relay-input")}/property/value`);
+  if (relayValue !== "127.0.0.1:4999") throw new Error(`the link did not fill in the relay: ${relayValue}`);
+  const notes = await Promise.all((await findAll(".banner")).map((e) => text(e)));
+  if (!notes.some((t) => t.includes("from a link"))) throw new Error(`no note about the link: ${JSON.stringify(notes)}`);
+  if ((await findAll("#hangup-button")).length > 0) throw new Error("a link started a call by itself");
+  await shot("09-link-filled-in");
+  log("a wzp:// link handed to the running app filled in the room form");
   console.log("E2E PASS");
 } catch (e) {
   failed = true;

@@ -4,6 +4,7 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { Contact } from "./contacts";
 import type { ListenerStatus, Offer, OfferEnded } from "./incoming";
+import type { Opened } from "./links";
 import type { StorageInfo } from "./passphrase";
 import type { CallInfo, CallStats, EndReason, EngineEvent, VideoLayout } from "./state";
 
@@ -74,6 +75,8 @@ export interface AppStatus {
   host: HostInfo | null;
   data_dir: string;
   listener: ListenerStatus;
+  /** A wzp:// link opened before the UI was ready (handed over once). */
+  link: Opened | null;
   incoming: Offer | null;
   contacts: { contacts: Contact[] };
 }
@@ -135,6 +138,10 @@ export function onCallEnded(f: (e: CallEnded) => void): Promise<UnlistenFn> {
 
 export function onAppError(f: (e: { kind: string; message: string }) => void): Promise<UnlistenFn> {
   return listen<{ kind: string; message: string }>("app-error", (m) => f(m.payload));
+}
+
+export function onLink(f: (o: Opened) => void): Promise<UnlistenFn> {
+  return listen<Opened>("link", (m) => f(m.payload));
 }
 
 export function onTrayAction(f: (action: "mute" | "hang_up") => void): Promise<UnlistenFn> {

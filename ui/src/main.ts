@@ -10,6 +10,7 @@ import {
   onCallEvent,
   onIncomingCall,
   onIncomingEnded,
+  onLink,
   onListenerState,
   onTrayAction,
   type AppStatus,
@@ -42,6 +43,7 @@ import {
   type PassphraseProblem,
 } from "./passphrase";
 import { shortcutFor } from "./shortcuts";
+import { linkForm, type Link, type Opened } from "./links";
 import {
   applyEvent,
   displayName,
@@ -94,6 +96,8 @@ const model: {
   contactError: string | null;
   /** Devices picked for the running call, and what the last switch did. */
   callDevices: { input: string | null; output: string | null; note: string | null };
+  /** A wzp:// link waiting to fill in the home screen's forms. */
+  pendingLink: Link | null;
 } = {
   screen: { name: "loading" },
   status: null,
@@ -108,6 +112,7 @@ const model: {
   incoming: null,
   listener: null,
   contactError: null,
+  pendingLink: null,
   callDevices: { input: null, output: null, note: null },
 };
 
@@ -265,6 +270,7 @@ async function start(): Promise<void> {
   applyTheme(st?.settings.theme);
   const first = st ? startScreen(st) : "welcome";
   model.screen = first === "unlock" ? { name: "unlock", error: null } : { name: first };
+  if (st?.link) openLink(st.link);
   render();
   if (first === "unlock") document.getElementById("unlock-passphrase")?.focus();
   if (st?.incoming) showIncoming(st.incoming);
@@ -1151,6 +1157,7 @@ function render(): void {
     if (el && el.value !== v && sc.name !== "call") el.value = v;
   });
   if (focusedId) document.getElementById(focusedId)?.focus();
+  if (sc.name === "home" && !model.incoming) fillFromLink();
   reportVideoLayout();
   syncTray();
 }
@@ -1170,6 +1177,38 @@ function syncTray(): void {
   trayKey = key;
   api.traySet(first ? s.tray : null, inCall, muted).catch((e) => console.warn("tray", e));
 }
+
+// --- wzp:// links ---------------------------------------------------------------------
+
+/** A link the shell parsed: shown as a refusal, or kept to fill in the home screen. */
+function openLink(o: Opened): void {
+  if ("refused" in o) {
+    const { detail } = describeError(o.refused);
+    addBanner({ text: s.linkRefused, detail, kind: "error" });
+  } else {
+    model.pendingLink = o.link;
+    if (model.screen.name !== "home") addBanner({ text: s.linkWait, kind: "info" });
+  }
+  render();
+}
+
+/** Fills the home screen's form from the waiting link and focuses its button. */
+function fillFromLink(): void {
+  const l = model.pendingLink;
+  if (!l) return;
+  model.pendingLink = null;
+  const form = linkForm(l);
+  for (const [id, v] of Object.entries(form.fields)) {
+    const el = document.getElementById(id) as HTMLInputElement | null;
+    if (el) el.value = v;
+  }
+  document.getElementById(form.focus)?.focus();
+  addBanner({ text: form.note, kind: "info" });
+  // The banner is drawn on the next render; the filled values survive it.
+  setTimeout(render, 0);
+}
+
+onLink(openLink).catch((e) => console.warn("links", e));
 
 onTrayAction((action) => {
   if (action === "mute") toggleMute();
