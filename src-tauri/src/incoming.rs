@@ -7,7 +7,7 @@
 //! reports its state as [`LISTENER_STATE`]. An offer becomes [`INCOMING_CALL`]; the
 //! task then waits for `answer_call` (accept: the listener's connection becomes the
 //! call, run by the same [`Calls`] manager as outgoing calls; decline), or for the ring
-//! time to pass (missed). Offers that arrive while a call runs are declined and kept
+//! time to pass (missed). Offers that arrive while a call runs are answered "busy" and kept
 //! in history as missed ("busy"). Every finished offer is sent as [`INCOMING_ENDED`].
 //!
 //! After any call ends the listener reconnects, because an outgoing call to the same
@@ -433,8 +433,8 @@ impl Shared {
             };
             tracing::info!(id = shown.id, from = %shown.from, "incoming call");
             if self.calls.current()?.is_some() {
-                if let Err(e) = listener.decline(&offer).await {
-                    tracing::warn!(error = %e, "cannot decline a call while busy");
+                if let Err(e) = listener.busy(&offer).await {
+                    tracing::warn!(error = %e, "cannot answer busy during a call");
                 }
                 self.not_taken(&shown, "busy");
                 continue;

@@ -368,7 +368,7 @@ async fn incoming_call_is_answered_then_one_is_declined() {
     assert_eq!(gone["entry"]["direction"], "missed");
     let reason = peer2.wait().await;
     assert!(
-        matches!(reason, wzp_engine::EndReason::Declined),
+        matches!(reason, wzp_engine::EndReason::Busy),
         "caller saw {reason:?}"
     );
     let (saved, _) = match store::load_or_default::<History>(&history_path) {
@@ -393,7 +393,8 @@ async fn incoming_call_is_answered_then_one_is_declined() {
 }
 
 /// An offer nobody answers is missed after the ring time; an offer that arrives while
-/// the app is in another call is declined at once and kept as missed ("busy").
+/// the app is in another call is answered "busy" at once (the caller sees busy, not
+/// declined) and kept as missed ("busy").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unanswered_offer_is_missed_and_one_during_a_call_is_busy() {
     use wzp_desktop::incoming::{INCOMING_CALL, INCOMING_ENDED};

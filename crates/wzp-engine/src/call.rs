@@ -267,6 +267,17 @@ impl Listener {
         Ok(())
     }
 
+    /// Answers that we are in another call: the caller hears "busy", not "declined".
+    pub async fn busy(&mut self, call: &IncomingCall) -> Result<()> {
+        self.client
+            .send(&SignalMessage::Hangup {
+                call_id: Some(call.call_id),
+                reason: HangupReason::Busy,
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Accepts a call; the listener's connection becomes the call's.
     pub fn accept(self, call: &IncomingCall, media: MediaIo) -> (Call, Events) {
         Call::spawn(

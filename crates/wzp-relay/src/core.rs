@@ -1040,6 +1040,7 @@ impl RelayCore {
         };
         let outcome = match (&reason, call.state) {
             (HangupReason::Declined, _) => "declined",
+            (HangupReason::Busy, _) => "busy",
             (_, CallState::Ringing { .. }) if by == call.caller => "cancelled",
             (HangupReason::Error { .. }, _) => "dropped",
             _ => "ended",
