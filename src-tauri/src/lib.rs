@@ -12,6 +12,7 @@
 
 pub mod call;
 pub mod commands;
+pub mod devtest;
 pub mod error;
 pub mod host;
 pub mod identity;
@@ -55,6 +56,8 @@ pub struct AppState {
     pub video: Arc<std::sync::OnceLock<video::VideoView>>,
     /// The tray icon, where the desktop has a tray.
     pub tray: std::sync::OnceLock<tray::Tray>,
+    /// The settings screen's microphone meter and test sound.
+    pub devtest: Arc<devtest::DeviceTest>,
 }
 
 /// Sends events to the app's windows.
@@ -97,6 +100,8 @@ impl AppState {
             Arc::new(std::sync::OnceLock::new());
         let media_video = video.clone();
         let warn_emit = emit.clone();
+        let devtest = Arc::new(devtest::DeviceTest::new(emit.clone()));
+        let media_devtest = devtest.clone();
         let factory: call::MediaFactory = Box::new(move || {
             let warn = |message: String| {
                 warn_emit.emit(
@@ -104,6 +109,10 @@ impl AppState {
                     serde_json::json!({"call_no": 0, "event": {"event": "warning", "message": message}}),
                 );
             };
+            // The call owns the devices: a microphone test still running ends first.
+            if media_devtest.stop_mic() {
+                tracing::info!("a call starts: microphone test stopped");
+            }
             let mut io = media::open(&media_devices, &warn);
             if let Some(v) = media_video.get() {
                 io.video_out = Box::new(v.sink());
@@ -132,6 +141,7 @@ impl AppState {
             devices,
             video,
             tray: std::sync::OnceLock::new(),
+            devtest,
         })
     }
 }
@@ -227,6 +237,9 @@ pub fn run() {
             commands::mute,
             commands::camera,
             commands::set_audio_device,
+            commands::mic_test_start,
+            commands::mic_test_stop,
+            commands::play_test_sound,
             commands::tray_set,
             commands::stats,
             commands::host_start,
