@@ -243,7 +243,13 @@ impl DeviceTest {
             .name("wzp-mic-test".into())
             .spawn(move || meter_loop(mic, test, &thread_stop, emit.as_ref()))
             .map_err(|e| AppError::Internal(format!("cannot start the microphone test: {e}")))?;
-        let old = self.lock()?.replace(Running { test, stop });
+        let old = match self.lock() {
+            Ok(mut mic) => mic.replace(Running { test, stop }),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
         // Two starts racing: the earlier one loses.
         if let Some(o) = old {
             o.stop.store(true, Ordering::Relaxed);
