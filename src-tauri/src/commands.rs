@@ -395,6 +395,30 @@ pub async fn set_audio_device(
     Ok(())
 }
 
+/// Starts the settings screen's microphone test on device `id` (`None`: the system
+/// default), replacing one that runs; levels arrive as `mic-level` events carrying the
+/// returned test number. Refused while a call runs (kind `devices_in_call`).
+#[tauri::command]
+pub async fn mic_test_start(state: State<'_, AppState>, id: Option<String>) -> Result<u64> {
+    let id = id.filter(|s| !s.trim().is_empty());
+    state.devtest.start_mic(&state.calls, id).await
+}
+
+/// Stops the microphone test (nothing happens when none runs).
+#[tauri::command]
+pub fn mic_test_stop(state: State<'_, AppState>) -> Result<()> {
+    state.devtest.stop_mic();
+    Ok(())
+}
+
+/// Plays the test sound on speaker `id` (`None`: the system default); answers once it
+/// has played. Refused while a call runs (kind `devices_in_call`).
+#[tauri::command]
+pub async fn play_test_sound(state: State<'_, AppState>, id: Option<String>) -> Result<()> {
+    let id = id.filter(|s| !s.trim().is_empty());
+    state.devtest.play_sound(&state.calls, id).await
+}
+
 /// What the tray icon shows: the UI's words (once) and the call and mute state.
 #[tauri::command]
 pub fn tray_set(

@@ -50,6 +50,10 @@ pub enum AppError {
     /// A call is already running; hang up first.
     #[error("a call is already in progress")]
     AlreadyInCall,
+    /// A device test (microphone meter, test sound) was asked for while a call runs:
+    /// the call owns the microphone and speaker.
+    #[error("the call is using the microphone and speaker; test them after it ends")]
+    DevicesInCall,
     /// The command needs a running call.
     #[error("there is no call in progress")]
     NotInCall,
@@ -60,7 +64,8 @@ pub enum AppError {
     /// The engine refused to start or run the call.
     #[error("{0}")]
     Call(#[from] wzp_engine::EngineError),
-    /// A microphone or speaker could not be opened (the call keeps the one it had).
+    /// A microphone or speaker could not be opened or failed (a call keeps the one it
+    /// had; a device test stops). The message says which, in words.
     #[error("{0}")]
     Device(String),
     /// The embedded relay could not start.
@@ -91,6 +96,7 @@ impl AppError {
             Self::InvalidInput { .. } => "invalid_input",
             Self::Storage { .. } => "storage",
             Self::AlreadyInCall => "already_in_call",
+            Self::DevicesInCall => "devices_in_call",
             Self::NotInCall => "not_in_call",
             Self::CallGone => "call_gone",
             Self::Device(_) => "device",

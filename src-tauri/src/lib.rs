@@ -14,6 +14,7 @@
 
 pub mod call;
 pub mod commands;
+pub mod devtest;
 pub mod error;
 pub mod host;
 pub mod identity;
@@ -62,6 +63,8 @@ pub struct AppState {
     pub tray: std::sync::OnceLock<tray::Tray>,
     /// The last `wzp://` link opened, until the UI has read it.
     pub pending_link: Mutex<Option<links::Opened>>,
+    /// The settings screen's microphone meter and test sound.
+    pub devtest: Arc<devtest::DeviceTest>,
 }
 
 /// Sends events to the app's windows.
@@ -116,6 +119,8 @@ impl AppState {
             Arc::new(std::sync::OnceLock::new());
         let media_video = video.clone();
         let warn_emit = emit.clone();
+        let devtest = Arc::new(devtest::DeviceTest::new(emit.clone()));
+        let media_devtest = devtest.clone();
         let factory: call::MediaFactory = Box::new(move || {
             let warn = |message: String| {
                 warn_emit.emit(
@@ -123,6 +128,10 @@ impl AppState {
                     serde_json::json!({"call_no": 0, "event": {"event": "warning", "message": message}}),
                 );
             };
+            // The call owns the devices: a microphone test still running ends first.
+            if media_devtest.stop_mic() {
+                tracing::info!("a call starts: microphone test stopped");
+            }
             let mut io = media::open(&media_devices, &warn);
             if let Some(v) = media_video.get() {
                 io.video_out = Box::new(v.sink());
@@ -157,6 +166,7 @@ impl AppState {
             video,
             tray: std::sync::OnceLock::new(),
             pending_link: Mutex::new(None),
+            devtest,
         })
     }
 
@@ -297,6 +307,9 @@ pub fn run() {
             commands::mute,
             commands::camera,
             commands::set_audio_device,
+            commands::mic_test_start,
+            commands::mic_test_stop,
+            commands::play_test_sound,
             commands::tray_set,
             commands::stats,
             commands::host_start,

@@ -46,6 +46,12 @@ impl<T: Send + 'static> CloseOffThread<T> {
     pub fn new(inner: T) -> Self {
         Self(Some(inner))
     }
+
+    /// The device inside (for what the audio traits do not cover: hot-plug polling,
+    /// queue depth). `None` only while it is being dropped.
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        self.0.as_mut()
+    }
 }
 
 impl<T: Send + 'static> Drop for CloseOffThread<T> {

@@ -223,6 +223,18 @@ async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
         },
     );
     assert!(matches!(again, Err(wzp_desktop::AppError::AlreadyInCall)));
+    // The settings screen's device checks are refused while the call owns the devices
+    // (asked before any device is opened, so this needs no sound server).
+    let checks = wzp_desktop::devtest::DeviceTest::new(rec.clone());
+    assert!(matches!(
+        checks.start_mic(&calls, None).await,
+        Err(wzp_desktop::AppError::DevicesInCall)
+    ));
+    assert!(matches!(
+        checks.play_sound(&calls, None).await,
+        Err(wzp_desktop::AppError::DevicesInCall)
+    ));
+    assert_eq!(checks.mic_test(), None);
 
     let is_event = |kind: &'static str| {
         move |n: &str, p: &serde_json::Value| n == CALL_EVENT && p["event"]["event"] == kind

@@ -3,7 +3,8 @@
 // private session bus with an unlocked gnome-keyring, and isolated HOME/data folders.
 //
 // Flow: first run creates an identity (24 words, confirm step) stored in the secret
-// store -> host a relay on this computer -> a headless `wzp call` peer joins a room on
+// store -> (with the harness's sound server) the settings' microphone meter moves while
+// the test sound plays -> host a relay on this computer -> a headless `wzp call` peer joins a room on
 // it -> the app joins, the peer appears, codes show, M mutes (the peer sees it) ->
 // hang up writes a history entry -> a headless caller dials the app (it listens on the
 // relay it hosts), the app rings, Accept answers, hang up writes "received" -> a second
@@ -89,6 +90,32 @@ try {
   if (!/^[0-9a-f]{64}$/.test(secret)) throw new Error("the secret store does not hold a 32-byte hex seed for the identity");
   log("secret store holds the identity seed (64 hex digits)");
   await shot("02-home");
+
+  // Settings: the microphone test's meter moves while the test sound plays. Only with
+  // the harness's PulseAudio null sink (scripts/test.sh), whose monitor is the default
+  // microphone: the sound played on the default speaker comes back on it.
+  if (process.env.WZP_TEST_PULSE) {
+    await clickCss("#load-devices");
+    await waitFor("#mic-test", "the device pickers", 15000);
+    // Not clickUntil: a second click on the toggle would stop the test again.
+    await clickCss("#mic-test");
+    await waitFor("#mic-meter[data-running=true]", "the microphone test to start", 15000);
+    await clickCss("#speaker-test");
+    let loudest = 0;
+    const until = Date.now() + 10000;
+    while (loudest <= 30 && Date.now() < until) {
+      loudest = Math.max(loudest, Number(await retry(async () => attr(await find("#mic-meter"), "aria-valuenow"))));
+      await sleep(100);
+    }
+    await shot("02b-mic-test");
+    if (!(loudest > 30)) throw new Error(`the microphone meter did not move while the test sound played (max ${loudest}%)`);
+    log(`microphone meter rose to ${loudest}% while the test sound played`);
+    await waitFor("#speaker-test:not([disabled])", "the test sound to finish", 20000);
+    await clickCss("#mic-test");
+    await waitFor("#mic-meter[data-running=false]", "the microphone test to stop", 5000);
+  } else {
+    log("microphone meter check skipped: no PulseAudio null sink (WZP_TEST_PULSE unset)");
+  }
 
   // Host on this computer, and use it.
   await click(await find("#host-start"));

@@ -125,8 +125,27 @@ export const api = {
   hostStop: () => invoke<void>("host_stop"),
   clearHistory: () => invoke<void>("clear_history"),
   listAudioDevices: () => invoke<Device[]>("list_audio_devices"),
+  /** Starts the settings screen's microphone test; its number is in its `mic-level` events. */
+  micTestStart: (id: string | null) => invoke<number>("mic_test_start", { id }),
+  micTestStop: () => invoke<void>("mic_test_stop"),
+  /** Plays the test sound; resolves once it has played. */
+  playTestSound: (id: string | null) => invoke<void>("play_test_sound", { id }),
   videoLayout: (layout: VideoLayout) => invoke<void>("video_layout", { area: layout.area, tiles: layout.tiles }),
 };
+
+/** A microphone test's level (0..1, ~10 a second), or its end (`stopped`, with `error`
+ * when the device failed). Sent by src-tauri/src/devtest.rs. */
+export interface MicLevelEvent {
+  test: number;
+  level?: number;
+  peak?: number;
+  stopped: boolean;
+  error: string | null;
+}
+
+export function onMicLevel(f: (e: MicLevelEvent) => void): Promise<UnlistenFn> {
+  return listen<MicLevelEvent>("mic-level", (m) => f(m.payload));
+}
 
 export function onCallEvent(f: (callNo: number, e: EngineEvent) => void): Promise<UnlistenFn> {
   return listen<{ call_no: number; event: EngineEvent }>("call-event", (m) => f(m.payload.call_no, m.payload.event));

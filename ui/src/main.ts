@@ -12,6 +12,7 @@ import {
   onIncomingEnded,
   onLink,
   onListenerState,
+  onMicLevel,
   onTrayAction,
   type AppStatus,
   type Device,
@@ -19,7 +20,7 @@ import {
 } from "./api";
 import { callerName, historyTitle, listenerText, offerEndedNotice, type ListenerStatus, type Offer } from "./incoming";
 import { checkAnswers, pickPositions, splitPhrase } from "./confirm";
-import { deviceOptions } from "./devices";
+import { applyMicLevel, deviceOptions, micLevelText, micTestIdle, type MicTest } from "./devices";
 import { checkNewContact, defaultContactName, findContact, type Contact } from "./contacts";
 import {
   describeEnd,
@@ -98,6 +99,14 @@ const model: {
   callDevices: { input: string | null; output: string | null; note: string | null };
   /** A wzp:// link waiting to fill in the home screen's forms. */
   pendingLink: Link | null;
+  /** Devices picked in the settings card but not saved yet ("" is the system default):
+   * the microphone test and the test sound use them, and redraws keep them. */
+  draftDevices: { input?: string; output?: string };
+  /** The settings card's microphone test, and whether one is being started. */
+  micTest: MicTest;
+  micTestStarting: boolean;
+  /** The test sound is playing (its button waits). */
+  soundPlaying: boolean;
 } = {
   screen: { name: "loading" },
   status: null,
@@ -114,6 +123,10 @@ const model: {
   contactError: null,
   pendingLink: null,
   callDevices: { input: null, output: null, note: null },
+  draftDevices: {},
+  micTest: micTestIdle,
+  micTestStarting: false,
+  soundPlaying: false,
 };
 
 function contactList(): Contact[] {
@@ -609,6 +622,7 @@ function enterCall(info: Awaited<ReturnType<typeof api.joinRoom>>): void {
   let v = newCall(info);
   for (const e of early) if (e.callNo === info.call_no) v = applyEvent(v, e.ev);
   early = [];
+  stopMicTest();
   model.backupWords = null;
   model.call = v;
   model.screen = { name: "call" };
@@ -794,12 +808,131 @@ function contactsCard(): HTMLElement {
   );
 }
 
-function select(id: string, label: string, options: [string, string][], current: string): HTMLElement {
+function select(id: string, label: string, options: [string, string][], current: string, onchange?: (e: Event) => void): HTMLElement {
   return h(
     "div",
     { class: "field" },
     h("label", { for: id }, label),
-    h("select", { id, name: id }, ...options.map(([v, t]) => h("option", { value: v, selected: v === current }, t))),
+    h("select", { id, name: id, onchange }, ...options.map(([v, t]) => h("option", { value: v, selected: v === current }, t))),
+  );
+}
+
+// --- settings: microphone test and test sound ------------------------------------
+
+/** The device picked in the settings card (saved or not; "" is the system default). */
+function pickedDevice(dir: "input" | "output"): string {
+  const st = model.status?.settings;
+  return model.draftDevices[dir] ?? (dir === "input" ? st?.audio_input : st?.audio_output) ?? "";
+}
+
+/** A device test failed: device errors get the test's own words (the generic device
+ * text is about a running call), others the usual ones. */
+function deviceTestError(text: string, e: unknown): void {
+  const d = describeError(e);
+  const kind = (e as { kind?: string } | null)?.kind;
+  addBanner(kind === "device" ? { text, detail: d.detail, kind: "error" } : { ...d, kind: "error" });
+  render();
+}
+
+function startMicTest(): void {
+  if (model.micTestStarting) return;
+  model.micTestStarting = true;
+  model.micTest = micTestIdle;
+  render();
+  api.micTestStart(pickedDevice("input") || null).then(
+    (test) => { model.micTest = { ...micTestIdle, test }; },
+    (e) => { model.micTest = micTestIdle; deviceTestError(s.micTestFailed, e); },
+  ).finally(() => {
+    model.micTestStarting = false;
+    render();
+  });
+}
+
+/** Stops the microphone test (the shell also stops it when a call starts). */
+function stopMicTest(): void {
+  if (model.micTest.test === null) return;
+  model.micTest = micTestIdle;
+  api.micTestStop().catch((e) => console.warn("microphone test", e));
+}
+
+function playTestSound(): void {
+  if (model.soundPlaying) return;
+  model.soundPlaying = true;
+  render();
+  api.playTestSound(pickedDevice("output") || null).then(
+    () => undefined,
+    (e) => deviceTestError(s.testSoundFailed, e),
+  ).finally(() => {
+    model.soundPlaying = false;
+    render();
+  });
+}
+
+/** Moves the meter without a redraw (about 10 times a second). */
+function showMicLevel(): void {
+  const m = document.getElementById("mic-meter");
+  if (!m) return;
+  const { percent, text } = micLevelText(model.micTest.level);
+  m.setAttribute("value", String(percent));
+  m.setAttribute("aria-valuenow", String(percent));
+  m.setAttribute("aria-valuetext", text);
+  m.dataset.peak = String(micLevelText(model.micTest.peak).percent);
+}
+
+function micMeter(): HTMLElement {
+  const { percent, text } = micLevelText(model.micTest.level);
+  return h(
+    "div",
+    { class: "field mic-level" },
+    h("label", { for: "mic-meter", id: "mic-meter-label" }, s.micLevelLabel),
+    h("meter", {
+      id: "mic-meter",
+      min: 0,
+      max: 100,
+      low: 25,
+      high: 90,
+      optimum: 60,
+      value: percent,
+      "aria-labelledby": "mic-meter-label",
+      "aria-valuemin": 0,
+      "aria-valuemax": 100,
+      "aria-valuenow": percent,
+      "aria-valuetext": text,
+      "data-peak": micLevelText(model.micTest.peak).percent,
+      "data-running": String(model.micTest.test !== null),
+    }),
+  );
+}
+
+/** Microphone and speaker pickers with their checks: a level meter and a test toggle
+ * next to the microphone, a test sound next to the speaker. */
+function deviceFields(devs: Device[]): HTMLElement {
+  const running = model.micTest.test !== null;
+  const pickMic = (e: Event) => {
+    model.draftDevices = { ...model.draftDevices, input: (e.target as HTMLSelectElement).value };
+    // The meter follows the picked microphone at once.
+    if (model.micTest.test !== null) startMicTest();
+  };
+  const pickSpeaker = (e: Event) => {
+    model.draftDevices = { ...model.draftDevices, output: (e.target as HTMLSelectElement).value };
+  };
+  return h("div", {},
+    devs.length === 0 ? h("p", {}, s.noDevices) : null,
+    h("div", { class: "row" },
+      select("mic-select", s.microphoneLabel, deviceOptions(devs, "input"), pickedDevice("input"), pickMic),
+      h("button", {
+        type: "button",
+        id: "mic-test",
+        "aria-pressed": String(running),
+        disabled: model.micTestStarting,
+        onclick: () => (running ? (stopMicTest(), render()) : startMicTest()),
+      }, running ? s.micTestStop : s.micTestStart)),
+    micMeter(),
+    running ? h("p", { class: "hint" }, s.micTestHint) : null,
+    h("div", { class: "row" },
+      select("speaker-select", s.speakerLabel, deviceOptions(devs, "output"), pickedDevice("output"), pickSpeaker),
+      h("button", { type: "button", id: "speaker-test", disabled: model.soundPlaying, onclick: playTestSound },
+        model.soundPlaying ? s.playingTestSound : s.playTestSound)),
   );
 }
 
@@ -817,7 +950,6 @@ function checked(id: string, fallback: boolean): boolean {
 function settingsCard(): HTMLElement {
   const st = model.status?.settings;
   const devs = model.devices;
-  const opts = (dir: "input" | "output") => deviceOptions(devs, dir);
   const save = (e: Event) => {
     e.preventDefault();
     const cur = model.status?.settings;
@@ -843,6 +975,7 @@ function settingsCard(): HTMLElement {
     guarded(async () => {
       await api.saveSettings(next);
       if (model.status) model.status.settings = next;
+      model.draftDevices = {};
       applyTheme(next.theme);
       model.settingsNote = s.saved;
     });
@@ -852,10 +985,7 @@ function settingsCard(): HTMLElement {
     { class: "card", "aria-labelledby": "settings-title", onsubmit: save },
     h("h2", { id: "settings-title" }, s.settingsTitle),
     devs
-      ? h("div", {},
-          devs.length === 0 ? h("p", {}, s.noDevices) : null,
-          select("mic-select", s.microphoneLabel, opts("input"), st?.audio_input ?? ""),
-          select("speaker-select", s.speakerLabel, opts("output"), st?.audio_output ?? ""))
+      ? deviceFields(devs)
       : h("button", { type: "button", id: "load-devices", onclick: () => guarded(async () => { model.devices = await api.listAudioDevices(); }) }, s.loadDevices),
     h("fieldset", { class: "field" },
       h("legend", {}, s.voiceLegend),
@@ -1158,6 +1288,9 @@ function render(): void {
   });
   if (focusedId) document.getElementById(focusedId)?.focus();
   if (sc.name === "home" && !model.incoming) fillFromLink();
+  // The microphone test lives in the settings card: off screen (a call, a ringing call,
+  // another screen), it stops.
+  if (model.micTest.test !== null && !document.getElementById("mic-meter")) stopMicTest();
   reportVideoLayout();
   syncTray();
 }
@@ -1295,6 +1428,14 @@ onCallEnded((e) => {
 });
 
 onAppError((e) => showError(e));
+onMicLevel((e) => {
+  const before = model.micTest;
+  model.micTest = applyMicLevel(before, e);
+  if (model.micTest === before) return;
+  if (!e.stopped) return showMicLevel();
+  if (e.error) addBanner({ text: s.micTestEnded, detail: e.error, kind: "warning" });
+  render();
+});
 
 onListenerState((st) => {
   model.listener = st;
