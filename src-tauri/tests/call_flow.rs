@@ -380,7 +380,7 @@ async fn incoming_call_is_answered_then_one_is_declined() {
     assert_eq!(gone["entry"]["direction"], "missed");
     let reason = peer2.wait().await;
     assert!(
-        matches!(reason, wzp_engine::EndReason::Busy),
+        matches!(reason, wzp_engine::EndReason::Declined),
         "caller saw {reason:?}"
     );
     let (saved, _) = match store::load_or_default::<History>(&history_path) {
@@ -459,7 +459,7 @@ async fn unanswered_offer_is_missed_and_one_during_a_call_is_busy() {
     assert_eq!(busy["entry"]["end_reason"], "busy");
     let reason = caller2.wait().await;
     assert!(
-        matches!(reason, wzp_engine::EndReason::Declined),
+        matches!(reason, wzp_engine::EndReason::Busy),
         "caller saw {reason:?}"
     );
     assert!(
