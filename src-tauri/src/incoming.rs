@@ -6,9 +6,10 @@
 //! reconnecting with backoff (1 s doubling to 60 s) while the relay is away, and
 //! reports its state as [`LISTENER_STATE`]. An offer becomes [`INCOMING_CALL`]; the
 //! task then waits for `answer_call` (accept: the listener's connection becomes the
-//! call, run by the same [`Calls`] manager as outgoing calls; decline), or for the ring
-//! time to pass (missed). Offers that arrive while a call runs are answered "busy" and kept
-//! in history as missed ("busy"). Every finished offer is sent as [`INCOMING_ENDED`].
+//! call, run by the same [`Calls`] manager as outgoing calls; decline), for the ring
+//! time to pass, or for the caller to give up (both missed: the ringing stops at once).
+//! Offers that arrive while a call runs are answered "busy" and kept in history as
+//! missed ("busy"). Every finished offer is sent as [`INCOMING_ENDED`].
 //!
 //! After any call ends the listener reconnects, because an outgoing call to the same
 //! relay registers the same identity on its own connection and takes presence over.
@@ -476,12 +477,26 @@ impl Shared {
             INCOMING_CALL,
             serde_json::to_value(shown).unwrap_or(serde_json::Value::Null),
         );
-        let answer = tokio::time::timeout(self.ring_time, rx).await;
+        // Rings until the user answers, the ring time passes, or the caller gives up.
+        let answer = tokio::select! {
+            a = tokio::time::timeout(self.ring_time, rx) => Some(a),
+            gone = listener.cancelled(offer) => {
+                match gone {
+                    Ok(reason) => tracing::info!(id = shown.id, ?reason, "the caller gave up"),
+                    Err(e) => tracing::warn!(id = shown.id, error = %e, "lost the offer"),
+                }
+                None
+            }
+        };
         if let Ok(mut p) = self.pending.lock() {
             if p.as_ref().is_some_and(|p| p.offer.id == shown.id) {
                 *p = None;
             }
         }
+        let Some(answer) = answer else {
+            self.not_taken(shown, "missed");
+            return Rang::Over;
+        };
         match answer {
             Ok(Ok(Decision::Accept(reply))) => Rang::Accepted(reply),
             Ok(Ok(Decision::Decline)) => {

@@ -552,3 +552,45 @@ async fn listener_retries_until_the_relay_is_up() {
     host.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A caller who hangs up while the app rings stops the ringing at once (long before the
+/// ring time), and the offer is kept as missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_gives_up_stops_the_ringing() {
+    use wzp_desktop::incoming::{INCOMING_CALL, INCOMING_ENDED};
+
+    let Reachable {
+        dir,
+        host,
+        info,
+        rec,
+        history_path: _,
+        calls: _,
+        incoming,
+        me: _,
+        my_fp,
+    } = reachable_app(Duration::from_secs(60), None).await;
+    let (caller, _e) = dial_app(&info, my_fp, "gives-up");
+    wait_for(&rec, "the offer", |n, p| {
+        n == INCOMING_CALL && p["alias"] == "gives-up"
+    })
+    .await;
+    assert!(incoming.ringing().is_some());
+    let hung_up_at = std::time::Instant::now();
+    assert!(caller.hang_up().is_ok());
+    let over = wait_for(&rec, "the offer withdrawn", |n, p| {
+        n == INCOMING_ENDED && p["outcome"] == "missed"
+    })
+    .await;
+    assert!(
+        hung_up_at.elapsed() < Duration::from_secs(10),
+        "ringing went on for {:?}",
+        hung_up_at.elapsed()
+    );
+    assert_eq!(over["entry"]["direction"], "missed");
+    assert!(incoming.ringing().is_none());
+    caller.wait().await;
+    incoming.set_target(None);
+    host.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

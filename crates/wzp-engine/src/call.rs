@@ -256,6 +256,22 @@ impl Listener {
         }
     }
 
+    /// Waits while `call` rings until its caller gives up (hangs up, or the relay ends
+    /// the offer), and returns why; other signals meanwhile are ignored. Cancel-safe: run
+    /// it beside waiting for the user's answer, so the ringing stops when the caller stops.
+    pub async fn cancelled(&mut self, call: &IncomingCall) -> Result<EndReason> {
+        loop {
+            match self.client.next_signal(Duration::from_secs(3600)).await? {
+                Some(SignalMessage::Hangup {
+                    call_id: Some(id),
+                    reason,
+                }) if id == call.call_id => return Ok(hangup_reason(&reason)),
+                Some(other) => tracing::debug!(?other, "listener: signal ignored while ringing"),
+                None => return Err(TransportError::StreamClosed.into()),
+            }
+        }
+    }
+
     /// Declines a call.
     pub async fn decline(&mut self, call: &IncomingCall) -> Result<()> {
         self.client
