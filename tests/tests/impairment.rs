@@ -43,6 +43,30 @@ async fn proxy_to(relay: &TestRelay, seed: u64) -> ProxyHandle {
     .expect("proxy")
 }
 
+/// Darkens the proxied participant's downlink until its watchdog gives the connection
+/// up, then clears it and waits until the participant is back in the call with new keys.
+async fn dark_downlink_until_rejoined(proxy: &ProxyHandle, events: &mut Events) {
+    proxy
+        .set_downlink(Impairment {
+            loss: 1.0,
+            ..Impairment::none()
+        })
+        .unwrap();
+    wait_event(events, WAIT, "reconnecting", |e| {
+        matches!(e, Event::State(CallState::Reconnecting { .. }))
+    })
+    .await;
+    proxy.set_downlink(Impairment::none()).unwrap();
+    wait_event(events, WAIT, "active again", |e| {
+        matches!(e, Event::State(CallState::Active))
+    })
+    .await;
+    wait_event(events, WAIT, "keys again", |e| {
+        matches!(e, Event::Verification { .. })
+    })
+    .await;
+}
+
 async fn pair(name: &str, video_a: Option<Box<dyn FrameSource + Send>>) -> Pair {
     let relay = TestRelay::start(name).await;
     let proxy = proxy_to(&relay, 7).await;
@@ -325,25 +349,7 @@ async fn the_watchdog_reconnects_when_media_stops_but_the_connection_lives() {
         wait_event(e, WAIT, "keys", |e| matches!(e, Event::Verification { .. })).await;
     }
     // Only A's downlink goes dark: A keeps sending (so the relay keeps it), hears nothing.
-    proxy
-        .set_downlink(Impairment {
-            loss: 1.0,
-            ..Impairment::none()
-        })
-        .unwrap();
-    wait_event(&mut ea, WAIT, "reconnecting", |e| {
-        matches!(e, Event::State(CallState::Reconnecting { .. }))
-    })
-    .await;
-    proxy.set_downlink(Impairment::none()).unwrap();
-    wait_event(&mut ea, WAIT, "active again", |e| {
-        matches!(e, Event::State(CallState::Active))
-    })
-    .await;
-    wait_event(&mut ea, WAIT, "keys again", |e| {
-        matches!(e, Event::Verification { .. })
-    })
-    .await;
+    dark_downlink_until_rejoined(&proxy, &mut ea).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let heard = tone_power(&sa.tail(24_000), 660.0);
     let (da, db) = (drain(ea), drain(eb));
@@ -386,25 +392,7 @@ async fn a_direct_call_survives_a_dropped_connection_and_rejoins() {
         wait_event(e, WAIT, "keys", |e| matches!(e, Event::Verification { .. })).await;
     }
     // A's downlink goes dark: A hears nothing, gives the connection up and reconnects.
-    proxy
-        .set_downlink(Impairment {
-            loss: 1.0,
-            ..Impairment::none()
-        })
-        .unwrap();
-    wait_event(&mut ea, WAIT, "reconnecting", |e| {
-        matches!(e, Event::State(CallState::Reconnecting { .. }))
-    })
-    .await;
-    proxy.set_downlink(Impairment::none()).unwrap();
-    wait_event(&mut ea, WAIT, "active again", |e| {
-        matches!(e, Event::State(CallState::Active))
-    })
-    .await;
-    wait_event(&mut ea, WAIT, "keys again", |e| {
-        matches!(e, Event::Verification { .. })
-    })
-    .await;
+    dark_downlink_until_rejoined(&proxy, &mut ea).await;
     wait_event(&mut eb, WAIT, "keys again at b", |e| {
         matches!(e, Event::Verification { .. })
     })

@@ -86,6 +86,15 @@ async fn recv_media(c: &RelayClient, n: usize, wait: Duration) -> Vec<(Participa
     out
 }
 
+/// Skips signals until a hang-up whose reason passes `want`.
+async fn expect_hangup(c: &mut RelayClient, want: fn(&HangupReason) -> bool) -> SignalMessage {
+    expect(
+        c,
+        |m| matches!(m, SignalMessage::Hangup { reason, .. } if want(reason)),
+    )
+    .await
+}
+
 /// Skips signals until one matches.
 async fn expect<F: Fn(&SignalMessage) -> bool>(c: &mut RelayClient, f: F) -> SignalMessage {
     let deadline = Instant::now() + WAIT;
@@ -333,16 +342,7 @@ async fn direct_call_ring_answer_and_two_party_room() {
         })
         .await
         .unwrap();
-    expect(&mut bob, |m| {
-        matches!(
-            m,
-            SignalMessage::Hangup {
-                reason: HangupReason::Normal,
-                ..
-            }
-        )
-    })
-    .await;
+    expect_hangup(&mut bob, |r| matches!(r, HangupReason::Normal)).await;
     r.shutdown().await;
 }
 
@@ -360,44 +360,17 @@ async fn direct_call_decline_busy_offline_and_dropped_connection() {
     })
     .await
     .unwrap();
-    expect(&mut alice, |m| {
-        matches!(
-            m,
-            SignalMessage::Hangup {
-                reason: HangupReason::Declined,
-                ..
-            }
-        )
-    })
-    .await;
+    expect_hangup(&mut alice, |r| matches!(r, HangupReason::Declined)).await;
     alice.send(&offer(CallId([2; 16]), &a, &b)).await.unwrap();
     expect(&mut bob, |m| matches!(m, SignalMessage::CallOffer { .. })).await;
     carol.send(&offer(CallId([3; 16]), &c, &b)).await.unwrap();
-    expect(&mut carol, |m| {
-        matches!(
-            m,
-            SignalMessage::Hangup {
-                reason: HangupReason::Busy,
-                ..
-            }
-        )
-    })
-    .await;
+    expect_hangup(&mut carol, |r| matches!(r, HangupReason::Busy)).await;
     let ghost = Identity::generate(&mut OsRng);
     carol
         .send(&offer(CallId([4; 16]), &c, &ghost))
         .await
         .unwrap();
-    expect(&mut carol, |m| {
-        matches!(
-            m,
-            SignalMessage::Hangup {
-                reason: HangupReason::Error { .. },
-                ..
-            }
-        )
-    })
-    .await;
+    expect_hangup(&mut carol, |r| matches!(r, HangupReason::Error { .. })).await;
     carol.send(&offer(CallId([5; 16]), &a, &b)).await.unwrap();
     expect(&mut carol, |m| {
         matches!(
@@ -447,26 +420,8 @@ async fn unanswered_call_times_out() {
         matches!(m, SignalMessage::CallRinging { .. })
     })
     .await;
-    expect(&mut alice, |m| {
-        matches!(
-            m,
-            SignalMessage::Hangup {
-                reason: HangupReason::Timeout,
-                ..
-            }
-        )
-    })
-    .await;
-    expect(&mut bob, |m| {
-        matches!(
-            m,
-            SignalMessage::Hangup {
-                reason: HangupReason::Timeout,
-                ..
-            }
-        )
-    })
-    .await;
+    expect_hangup(&mut alice, |r| matches!(r, HangupReason::Timeout)).await;
+    expect_hangup(&mut bob, |r| matches!(r, HangupReason::Timeout)).await;
     assert!(
         r.metrics()
             .render()
@@ -970,31 +925,13 @@ async fn a_party_whose_connection_drops_can_rejoin_its_answered_call() {
     })
     .await
     .unwrap();
-    expect(&mut alice, |m| {
-        matches!(
-            m,
-            SignalMessage::Hangup {
-                reason: HangupReason::Normal,
-                ..
-            }
-        )
-    })
-    .await;
+    expect_hangup(&mut alice, |r| matches!(r, HangupReason::Normal)).await;
 
     // The call is over: joining its room again is answered with the hang-up.
     let mut late = client(&r).await;
     let hello = late.hello(&b, room, None, None).unwrap();
     late.send(&hello).await.unwrap();
-    expect(&mut late, |m| {
-        matches!(
-            m,
-            SignalMessage::Hangup {
-                reason: HangupReason::Normal,
-                ..
-            }
-        )
-    })
-    .await;
+    expect_hangup(&mut late, |r| matches!(r, HangupReason::Normal)).await;
     r.shutdown().await;
 }
 
@@ -1011,16 +948,7 @@ async fn an_answered_call_ends_when_the_away_party_does_not_return() {
     answered(&mut alice, &a, &mut bob, &b, call).await;
     let dropped_at = Instant::now();
     bob.conn.close(0, "gone for good");
-    expect(&mut alice, |m| {
-        matches!(
-            m,
-            SignalMessage::Hangup {
-                reason: HangupReason::Error { .. },
-                ..
-            }
-        )
-    })
-    .await;
+    expect_hangup(&mut alice, |r| matches!(r, HangupReason::Error { .. })).await;
     assert!(
         dropped_at.elapsed() >= Duration::from_millis(900),
         "ended before the grace period: {:?}",
