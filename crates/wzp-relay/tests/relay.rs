@@ -497,6 +497,65 @@ async fn relay_authentication_pin_first_use_and_ca() {
 }
 
 #[tokio::test]
+async fn a_probe_reports_round_trip_and_key_and_sees_a_changed_key() {
+    let r = relay(args()).await;
+    let ep = wzp_transport::client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+    let params = TransportParams::default();
+    let probe = |trust: Trust| {
+        let ep = ep.clone();
+        let addr = r.local_addr();
+        let params = params.clone();
+        async move { wzp_transport::probe(&ep, addr, "localhost", &trust, &params, WAIT).await }
+    };
+    let first = probe(Trust::FirstUse).await.unwrap();
+    assert_eq!(first.relay, r.fingerprint());
+    assert!(first.rtt > Duration::ZERO && first.rtt < WAIT, "{first:?}");
+    assert!(first.handshake > Duration::ZERO && first.handshake < WAIT);
+    let pinned = probe(Trust::Pinned(r.fingerprint())).await.unwrap();
+    assert_eq!(pinned.relay, r.fingerprint());
+    let other = RelayIdentity::generate().unwrap().fingerprint();
+    match probe(Trust::Pinned(other)).await {
+        Err(TransportError::RelayKeyChanged {
+            expected,
+            presented,
+        }) => assert_eq!((expected, presented), (other, r.fingerprint())),
+        other => panic!("expected a changed key, got {other:?}"),
+    }
+    // Probes join nothing and close: the relay keeps no session or room.
+    let deadline = Instant::now() + WAIT;
+    let mut metrics = r.metrics().render();
+    while !metrics.contains("wzp_relay_sessions 0") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        metrics = r.metrics().render();
+    }
+    assert!(metrics.contains("wzp_relay_sessions 0"), "{metrics}");
+    assert!(metrics.contains("wzp_relay_rooms 0"), "{metrics}");
+    r.shutdown().await;
+    // Nothing listening: the handshake gets no answer.
+    let quiet = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let err = wzp_transport::probe(
+        &ep,
+        quiet.local_addr().unwrap(),
+        "localhost",
+        &Trust::FirstUse,
+        &params,
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::NoAnswer {
+                what: "handshake",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn tokens_static_and_signed() {
     let dir = std::env::temp_dir().join(format!("wzp-tok-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
