@@ -62,6 +62,8 @@ pub struct CallInfo {
     /// Whether the call has a video source (the camera button works only then; the
     /// app has no camera capture yet, only `WZP_APP_VIDEO_IN` test patterns).
     pub video: bool,
+    /// The microphone starts muted (push-to-talk is on: it opens while the key is held).
+    pub muted: bool,
 }
 
 /// What is sent as [`CALL_ENDED`].
@@ -101,6 +103,9 @@ pub struct Calls {
     ended: Arc<tokio::sync::watch::Sender<u64>>,
     /// Microphone processing for the next call and the running one (from the settings).
     voice: Mutex<wzp_engine::VoiceConfig>,
+    /// Calls start with the microphone muted (push-to-talk is on), so nothing is sent
+    /// before the UI knows the key is held.
+    start_muted: std::sync::atomic::AtomicBool,
 }
 
 impl Calls {
@@ -122,7 +127,14 @@ impl Calls {
             next_no: Mutex::new(0),
             ended: Arc::new(tokio::sync::watch::channel(0).0),
             voice: Mutex::new(wzp_engine::VoiceConfig::default()),
+            start_muted: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether calls from now on start with the microphone muted (push-to-talk).
+    pub fn set_start_muted(&self, on: bool) {
+        self.start_muted
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets the microphone processing for calls from now on, and for the running call
@@ -239,6 +251,14 @@ impl Calls {
             *n += 1;
             *n
         };
+        let muted = self.start_muted.load(std::sync::atomic::Ordering::Relaxed)
+            && match call.mute(true) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the call muted for push-to-talk");
+                    false
+                }
+            };
         *active = Some(Active {
             call_no,
             call: Some(call),
@@ -249,6 +269,7 @@ impl Calls {
             direction,
             relay: relay.to_string(),
             video,
+            muted,
         };
         tracing::info!(call_no, relay = %relay, ?direction, "call started");
         let forward = Forwarder {

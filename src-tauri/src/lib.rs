@@ -22,6 +22,7 @@ pub mod incoming;
 pub mod links;
 pub mod logfile;
 pub mod media;
+pub mod relays;
 pub mod sealed;
 pub mod store;
 pub mod tray;
@@ -146,6 +147,7 @@ impl AppState {
             paths.pins.clone(),
         ));
         calls.set_voice(settings.voice.config())?;
+        calls.set_start_muted(settings.push_to_talk.is_some());
         let incoming = incoming::Incoming::new(emit, calls.clone(), incoming::RING_TIME);
         let identities = Arc::new(identity::Identities::open(
             data_dir.join(identity::SEALED_FILE),
@@ -318,6 +320,11 @@ pub fn run() {
             commands::add_contact,
             commands::set_contact_verified,
             commands::remove_contact,
+            commands::relay_list,
+            commands::relay_add,
+            commands::relay_remove,
+            commands::relay_trust,
+            commands::relay_ping,
             commands::video_layout,
         ])
         .run(tauri::generate_context!());

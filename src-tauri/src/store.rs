@@ -108,6 +108,9 @@ pub struct Settings {
     pub receive_relay: Option<String>,
     /// Microphone processing.
     pub voice: VoiceSettings,
+    /// Push-to-talk key (`KeyboardEvent.code`, e.g. "Space"); `None`: the microphone is
+    /// open unless muted.
+    pub push_to_talk: Option<String>,
 }
 
 /// Which microphone processing stages run (see `wzp_audio::voice`). All on by default:
@@ -160,6 +163,7 @@ impl Default for Settings {
             receive_calls: true,
             receive_relay: None,
             voice: VoiceSettings::default(),
+            push_to_talk: None,
         }
     }
 }

@@ -6,6 +6,7 @@ import type { Contact } from "./contacts";
 import type { ListenerStatus, Offer, OfferEnded } from "./incoming";
 import type { Opened } from "./links";
 import type { StorageInfo } from "./passphrase";
+import type { PingResult, RelayView } from "./relays";
 import type { CallInfo, CallStats, EndReason, EngineEvent, VideoLayout } from "./state";
 
 export interface IdentityInfo {
@@ -28,6 +29,8 @@ export interface Settings {
   receive_calls: boolean;
   receive_relay: string | null;
   voice: VoiceSettings;
+  /** Push-to-talk key (KeyboardEvent.code), or null for an open microphone. */
+  push_to_talk: string | null;
 }
 
 /** Microphone processing stages (all on by default). */
@@ -113,6 +116,12 @@ export const api = {
   setContactVerified: (fingerprint: string, verified: boolean) =>
     invoke<Contact>("set_contact_verified", { fingerprint, verified }),
   removeContact: (fingerprint: string) => invoke<void>("remove_contact", { fingerprint }),
+  relayList: () => invoke<RelayView[]>("relay_list"),
+  relayAdd: (name: string, address: string, fingerprint: string | null) =>
+    invoke<RelayView[]>("relay_add", { name, address, fingerprint }),
+  relayRemove: (address: string) => invoke<RelayView[]>("relay_remove", { address }),
+  relayTrust: (address: string, fingerprint: string) => invoke<RelayView[]>("relay_trust", { address, fingerprint }),
+  relayPing: (address: string) => invoke<PingResult>("relay_ping", { address }),
   hangUp: () => invoke<void>("hang_up"),
   mute: (on: boolean) => invoke<void>("mute", { on }),
   camera: (on: boolean) => invoke<void>("camera", { on }),
