@@ -106,7 +106,13 @@ pub struct Calls {
     /// Calls start with the microphone muted (push-to-talk is on), so nothing is sent
     /// before the UI knows the key is held.
     start_muted: std::sync::atomic::AtomicBool,
+    /// Where a call with a video source shows our own picture (self-view), if anywhere.
+    self_view: Option<SelfViewFactory>,
 }
+
+/// Makes the sink a call's own captured frames go to (they arrive as participant
+/// [`wzp_engine::LOCAL`]); `None` when there is no video view.
+pub type SelfViewFactory = Box<dyn Fn() -> Option<Box<dyn wzp_engine::VideoSink>> + Send + Sync>;
 
 impl Calls {
     /// A manager writing history to `history_path` and relay pins to `pins_path`.
@@ -128,7 +134,15 @@ impl Calls {
             ended: Arc::new(tokio::sync::watch::channel(0).0),
             voice: Mutex::new(wzp_engine::VoiceConfig::default()),
             start_muted: std::sync::atomic::AtomicBool::new(false),
+            self_view: None,
         }
+    }
+
+    /// Shows each call's own camera picture through `f` (the app's video view).
+    #[must_use]
+    pub fn with_self_view(mut self, f: SelfViewFactory) -> Self {
+        self.self_view = Some(f);
+        self
     }
 
     /// Whether calls from now on start with the microphone muted (push-to-talk).
@@ -259,6 +273,13 @@ impl Calls {
                     false
                 }
             };
+        if video {
+            if let Some(sink) = self.self_view.as_ref().and_then(|f| f()) {
+                if let Err(e) = call.command(wzp_engine::Command::SetSelfView(Some(sink))) {
+                    tracing::warn!(error = %e, "cannot show our own video");
+                }
+            }
+        }
         *active = Some(Active {
             call_no,
             call: Some(call),

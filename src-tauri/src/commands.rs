@@ -199,6 +199,7 @@ pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Re
     if let Ok(mut d) = state.devices.lock() {
         d.input = settings.audio_input.clone();
         d.output = settings.audio_output.clone();
+        d.camera = settings.camera.clone();
     }
     *lock_settings(&state)? = settings;
     refresh_listener(&state).await;
@@ -432,6 +433,36 @@ pub fn mic_test_stop(state: State<'_, AppState>) -> Result<()> {
 pub async fn play_test_sound(state: State<'_, AppState>, id: Option<String>) -> Result<()> {
     let id = id.filter(|s| !s.trim().is_empty());
     state.devtest.play_sound(&state.calls, id).await
+}
+
+/// The cameras on this computer (none: an empty list).
+#[tauri::command]
+pub async fn list_cameras() -> Result<Vec<crate::media::Camera>> {
+    tokio::task::spawn_blocking(crate::media::list_cameras)
+        .await
+        .map_err(|e| AppError::Internal(format!("cameras: {e}")))?
+}
+
+/// Shows camera `id` (`None`: the first one) in the video view as our own tile, for the
+/// settings screen's preview. Returns the preview's number. Refused while a call runs;
+/// `no_camera` when there is none; `camera` when it cannot be opened.
+#[tauri::command]
+pub async fn camera_preview_start(state: State<'_, AppState>, id: Option<String>) -> Result<u64> {
+    let sink = state
+        .video
+        .get()
+        .filter(|v| v.unavailable().is_none())
+        .map(|v| Box::new(v.sink()) as Box<dyn wzp_engine::VideoSink>)
+        .ok_or_else(|| AppError::Camera("video cannot be shown in this window".into()))?;
+    let id = id.filter(|s| !s.trim().is_empty());
+    state.preview.start(&state.calls, sink, id).await
+}
+
+/// Stops the camera preview (nothing happens if none runs).
+#[tauri::command]
+pub fn camera_preview_stop(state: State<'_, AppState>) -> Result<()> {
+    state.preview.stop();
+    Ok(())
 }
 
 /// What the tray icon shows: the UI's words (once) and the call and mute state.

@@ -22,6 +22,7 @@ pub mod incoming;
 pub mod links;
 pub mod logfile;
 pub mod media;
+pub mod preview;
 pub mod relays;
 pub mod sealed;
 pub mod store;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub pending_link: Mutex<Option<links::Opened>>,
     /// The settings screen's microphone meter and test sound.
     pub devtest: Arc<devtest::DeviceTest>,
+    /// The settings screen's camera preview.
+    pub preview: Arc<preview::CameraPreview>,
 }
 
 /// Sends events to the app's windows.
@@ -114,6 +117,7 @@ impl AppState {
         let devices = Arc::new(Mutex::new(media::DeviceChoice {
             input: settings.audio_input.clone(),
             output: settings.audio_output.clone(),
+            camera: settings.camera.clone(),
         }));
         let media_devices = devices.clone();
         let video: Arc<std::sync::OnceLock<video::VideoView>> =
@@ -122,6 +126,8 @@ impl AppState {
         let warn_emit = emit.clone();
         let devtest = Arc::new(devtest::DeviceTest::new(emit.clone()));
         let media_devtest = devtest.clone();
+        let preview = Arc::new(preview::CameraPreview::new(emit.clone()));
+        let media_preview = preview.clone();
         let factory: call::MediaFactory = Box::new(move || {
             let warn = |message: String| {
                 warn_emit.emit(
@@ -133,19 +139,30 @@ impl AppState {
             if media_devtest.stop_mic() {
                 tracing::info!("a call starts: microphone test stopped");
             }
+            if media_preview.stop() {
+                tracing::info!("a call starts: camera preview stopped");
+            }
             let mut io = media::open(&media_devices, &warn);
             if let Some(v) = media_video.get() {
                 io.video_out = Box::new(v.sink());
             }
             io
         });
-        let calls = Arc::new(call::Calls::new(
-            emit.clone(),
-            factory,
-            history,
-            paths.history.clone(),
-            paths.pins.clone(),
-        ));
+        let self_video = video.clone();
+        let calls = Arc::new(
+            call::Calls::new(
+                emit.clone(),
+                factory,
+                history,
+                paths.history.clone(),
+                paths.pins.clone(),
+            )
+            .with_self_view(Box::new(move || {
+                self_video
+                    .get()
+                    .map(|v| Box::new(v.sink()) as Box<dyn wzp_engine::VideoSink>)
+            })),
+        );
         calls.set_voice(settings.voice.config())?;
         calls.set_start_muted(settings.push_to_talk.is_some());
         let incoming = incoming::Incoming::new(emit, calls.clone(), incoming::RING_TIME);
@@ -169,6 +186,7 @@ impl AppState {
             tray: std::sync::OnceLock::new(),
             pending_link: Mutex::new(None),
             devtest,
+            preview,
         })
     }
 
@@ -312,6 +330,9 @@ pub fn run() {
             commands::mic_test_start,
             commands::mic_test_stop,
             commands::play_test_sound,
+            commands::list_cameras,
+            commands::camera_preview_start,
+            commands::camera_preview_stop,
             commands::tray_set,
             commands::stats,
             commands::host_start,

@@ -99,6 +99,8 @@ pub struct Settings {
     pub audio_input: Option<String>,
     /// Speaker id; `None` is the system default.
     pub audio_output: Option<String>,
+    /// Camera id; `None` is the first camera.
+    pub camera: Option<String>,
     /// "light", "dark" or "system".
     pub theme: String,
     /// Whether the app stays reachable for direct calls (a listener on a relay).
@@ -159,6 +161,7 @@ impl Default for Settings {
             last_room: None,
             audio_input: None,
             audio_output: None,
+            camera: None,
             theme: "system".into(),
             receive_calls: true,
             receive_relay: None,

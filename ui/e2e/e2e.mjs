@@ -4,8 +4,8 @@
 //
 // Flow: first run creates an identity (24 words, confirm step) stored in the secret
 // store -> (with the harness's sound server) the settings' microphone meter moves while
-// the test sound plays -> host a relay on this computer -> a headless `wzp call` peer joins a room on
-// it -> the app joins, the peer appears, codes show, M mutes (the peer sees it) ->
+// the test sound plays -> the camera preview shows the app's test pattern -> host a relay on this computer -> a headless `wzp call` peer joins a room on
+// it -> the app joins, the peer appears, its video and our self-view show, M mutes (the peer sees it) ->
 // hang up writes a history entry -> contacts -> the relay list (ping, a changed key
 // trusted, an unreachable relay removed) -> push-to-talk set to T in the settings -> a
 // headless caller dials the app (it listens on the relay it hosts), the app rings, Accept
@@ -61,6 +61,39 @@ async function clickUntil(css, doneCss, what, tries = 4) {
 async function endSession() {
   await endDriverSession();
   await sleep(1000);
+}
+
+// The pictures in a native video tile: the WebDriver screenshot shows only the page, so
+// the app's X window is captured and the tile's rectangle cropped from it. A tile showing
+// a test pattern has hundreds of colours and almost none of the page's placeholder colour
+// (#203060), which shows through only where the native child does not draw.
+async function checkTile(css, name, what) {
+  // Into view first (the child is placed, and redrawn, when the page reports the move).
+  await wd("POST", `${sess()}/execute/sync`, {
+    script: `document.querySelector(${JSON.stringify(css)}).scrollIntoView({ block: "center" });`,
+    args: [],
+  });
+  await sleep(1000);
+  const [x, y, w, h] = await wd("POST", `${sess()}/execute/sync`, {
+    script: `const r = document.querySelector(${JSON.stringify(css)}).getBoundingClientRect(); return [r.left, r.top, r.width, r.height].map(Math.round);`,
+    args: [],
+  });
+  const tree = execFileSync("xwininfo", ["-root", "-tree"]).toString();
+  const winLine = tree.split("\n").find((l) => /"WZP"/.test(l) && /\d+x\d+\+/.test(l));
+  if (!winLine) throw new Error("the app's X window was not found");
+  const xid = winLine.trim().split(/\s+/)[0];
+  const winPng = join(out, `${name}.png`);
+  execFileSync("import", ["-window", xid, winPng]);
+  const convert = existsSync("/usr/bin/convert") ? "/usr/bin/convert" : "convert";
+  const im = (...args) => execFileSync(convert, [winPng, ...args]).toString().trim();
+  const inset = 6;
+  const crop = `${w - 2 * inset}x${h - 2 * inset}+${x + inset}+${y + inset}`;
+  const colours = Number(im("-crop", crop, "+repage", "-format", "%k", "info:"));
+  const placeholder = Number(im("-crop", crop, "+repage", "-fill", "black", "+opaque", "#203060", "-fill", "white", "-opaque", "#203060", "-format", "%[fx:mean]", "info:"));
+  const pageBg = im("-format", `%[pixel:p{${Math.max(2, x - 40)},${y + Math.round(h / 2)}}]`, "info:");
+  log(`${what} ${w}x${h}+${x}+${y}: ${colours} colours, placeholder fraction ${placeholder.toFixed(3)}, page beside it ${pageBg}`);
+  if (!(colours > 200)) throw new Error(`${what} does not show the test pattern (${colours} colours)`);
+  if (!(placeholder < 0.05)) throw new Error(`${what} is mostly the page placeholder (${placeholder})`);
 }
 
 let peer = null;
@@ -120,6 +153,19 @@ try {
     log("microphone meter check skipped: no PulseAudio null sink (WZP_TEST_PULSE unset)");
   }
 
+  // Settings: the camera preview draws the camera (here the app's test pattern) in the
+  // settings card, and stops when asked.
+  if ((await findAll("#load-devices")).length > 0) await clickCss("#load-devices");
+  await waitFor("#camera-preview", "the camera picker", 15000);
+  await clickCss("#camera-preview");
+  await waitFor("#preview-area .video-tile", "the camera preview", 15000);
+  await sleep(2500);
+  await checkTile("#preview-area .video-tile", "02c-camera-preview", "the camera preview");
+  await clickCss("#camera-preview");
+  await waitFor("#camera-preview[aria-pressed=false]", "the preview to stop", 5000);
+  if ((await findAll("#preview-area")).length > 0) throw new Error("the preview area stays after stopping");
+  log("camera preview shown, then stopped");
+
   // Host on this computer, and use it.
   await click(await find("#host-start"));
   const hostFpEl = await waitFor("#host-fingerprint", "the embedded relay's fingerprint");
@@ -149,31 +195,12 @@ try {
   await shot("04-in-call");
 
   // Native video: the peer's test pattern, drawn by wgpu into the child window over the
-  // tile. The WebDriver screenshot shows only the page, so the X window is captured.
-  await waitFor(".video-tile", "a video tile", 30000);
+  // tile, and our own (the app's WZP_APP_VIDEO_IN pattern) in the self-view tile.
+  await waitFor(".video-tile:not(.self)", "a video tile", 30000);
+  await waitFor(".video-tile.self", "the self-view tile", 10000);
   await sleep(3000);
-  const [x, y, w, h] = await wd("POST", `${sess()}/execute/sync`, {
-    script: "const r = document.querySelector('.video-tile').getBoundingClientRect(); return [r.left, r.top, r.width, r.height].map(Math.round);",
-    args: [],
-  });
-  const tree = execFileSync("xwininfo", ["-root", "-tree"]).toString();
-  const winLine = tree.split("\n").find((l) => /"WZP"/.test(l) && /\d+x\d+\+/.test(l));
-  if (!winLine) throw new Error("the app's X window was not found");
-  const xid = winLine.trim().split(/\s+/)[0];
-  const winPng = join(out, "09-window-with-video.png");
-  execFileSync("import", ["-window", xid, winPng]);
-  const convert = existsSync("/usr/bin/convert") ? "/usr/bin/convert" : "convert";
-  const im = (...args) => execFileSync(convert, [winPng, ...args]).toString().trim();
-  const inset = 6;
-  const crop = `${w - 2 * inset}x${h - 2 * inset}+${x + inset}+${y + inset}`;
-  const colours = Number(im("-crop", crop, "+repage", "-format", "%k", "info:"));
-  // Pixels of the page's placeholder colour (#203060) inside the tile: the page shows
-  // through only where the native child does not draw.
-  const placeholder = Number(im("-crop", crop, "+repage", "-fill", "black", "+opaque", "#203060", "-fill", "white", "-opaque", "#203060", "-format", "%[fx:mean]", "info:"));
-  const pageBg = im("-format", `%[pixel:p{${Math.max(2, x - 40)},${y + Math.round(h / 2)}}]`, "info:");
-  log(`video tile ${w}x${h}+${x}+${y}: ${colours} colours, placeholder fraction ${placeholder.toFixed(3)}, page beside it ${pageBg}`);
-  if (!(colours > 200)) throw new Error(`the video tile does not show the test pattern (${colours} colours)`);
-  if (!(placeholder < 0.05)) throw new Error(`the video tile is mostly the page placeholder (${placeholder})`);
+  await checkTile(".video-tile:not(.self)", "09-window-with-video", "the peer's video tile");
+  await checkTile(".video-tile.self", "09a-window-self-view", "the self-view tile");
 
   // M mutes (keyboard shortcut); the peer's stats then show us muted.
   try {

@@ -25,6 +25,8 @@ export interface Settings {
   last_room: string | null;
   audio_input: string | null;
   audio_output: string | null;
+  /** Camera id, or null for the first camera. */
+  camera: string | null;
   theme: string;
   receive_calls: boolean;
   receive_relay: string | null;
@@ -134,6 +136,9 @@ export const api = {
   hostStop: () => invoke<void>("host_stop"),
   clearHistory: () => invoke<void>("clear_history"),
   listAudioDevices: () => invoke<Device[]>("list_audio_devices"),
+  listCameras: () => invoke<Camera[]>("list_cameras"),
+  cameraPreviewStart: (id: string | null) => invoke<number>("camera_preview_start", { id }),
+  cameraPreviewStop: () => invoke<void>("camera_preview_stop"),
   /** Starts the settings screen's microphone test; its number is in its `mic-level` events. */
   micTestStart: (id: string | null) => invoke<number>("mic_test_start", { id }),
   micTestStop: () => invoke<void>("mic_test_stop"),
@@ -150,6 +155,22 @@ export interface MicLevelEvent {
   peak?: number;
   stopped: boolean;
   error: string | null;
+}
+
+/** A camera as the settings list it. */
+export interface Camera {
+  id: string;
+  name: string;
+}
+
+/** The camera preview stopped on its own (error says why) or as asked. */
+export interface PreviewStopped {
+  preview: number;
+  error: string | null;
+}
+
+export function onPreviewStopped(f: (e: PreviewStopped) => void): Promise<UnlistenFn> {
+  return listen<PreviewStopped>("camera-preview-stopped", (m) => f(m.payload));
 }
 
 export function onMicLevel(f: (e: MicLevelEvent) => void): Promise<UnlistenFn> {

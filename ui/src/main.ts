@@ -13,8 +13,10 @@ import {
   onLink,
   onListenerState,
   onMicLevel,
+  onPreviewStopped,
   onTrayAction,
   type AppStatus,
+  type Camera,
   type Device,
   type HostInfo,
 } from "./api";
@@ -121,6 +123,11 @@ const model: {
    * but not saved yet (null: off; undefined: as saved). */
   pttCapture: boolean;
   draftPtt: string | null | undefined;
+  /** Cameras (null until listed), the camera picked but not saved ("" is the first
+   * one; undefined: as saved), and the running camera preview's number. */
+  cameras: Camera[] | null;
+  draftCamera: string | undefined;
+  preview: number | null;
 } = {
   screen: { name: "loading" },
   status: null,
@@ -148,6 +155,9 @@ const model: {
   keyChange: null,
   pttCapture: false,
   draftPtt: undefined,
+  cameras: null,
+  draftCamera: undefined,
+  preview: null,
 };
 
 function contactList(): Contact[] {
@@ -689,6 +699,7 @@ function enterCall(info: Awaited<ReturnType<typeof api.joinRoom>>): void {
   for (const e of early) if (e.callNo === info.call_no) v = applyEvent(v, e.ev);
   early = [];
   stopMicTest();
+  model.preview = null;
   model.backupWords = null;
   model.call = v;
   clearTimeout(mic.release);
@@ -1148,6 +1159,51 @@ function deviceFields(devs: Device[]): HTMLElement {
   );
 }
 
+function pickedCamera(): string {
+  return model.draftCamera ?? model.status?.settings.camera ?? "";
+}
+
+function startPreview(): void {
+  guarded(async () => {
+    model.preview = await api.cameraPreviewStart(pickedCamera() || null);
+  }).then(() => {
+    // The picture is drawn over the preview area only where it is on screen.
+    document.getElementById("preview-area")?.scrollIntoView({ block: "nearest" });
+    reportVideoLayout();
+  });
+}
+
+function stopPreview(): void {
+  if (model.preview === null) return;
+  model.preview = null;
+  api.cameraPreviewStop().catch((e) => console.warn("camera preview", e));
+}
+
+/** The camera picker and its preview (drawn natively over #preview-area, like call video). */
+function cameraFields(): HTMLElement {
+  const cams = model.cameras ?? [];
+  const running = model.preview !== null;
+  const pick = (e: Event) => {
+    model.draftCamera = (e.target as HTMLSelectElement).value;
+    if (running) startPreview();
+  };
+  return h("div", {},
+    cams.length === 0 ? h("p", { id: "no-camera" }, s.noCameras) : null,
+    h("div", { class: "row" },
+      select("camera-select", s.cameraLabel, [["", s.firstCamera], ...cams.map((c): [string, string] => [c.id, c.name])], pickedCamera(), pick),
+      h("button", {
+        type: "button",
+        id: "camera-preview",
+        "aria-pressed": String(running),
+        onclick: () => (running ? (stopPreview(), render()) : startPreview()),
+      }, running ? s.previewStop : s.previewStart)),
+    running
+      ? h("div", { id: "preview-area", class: "video-area n1", role: "img", "aria-label": s.previewArea },
+          h("div", { class: "video-tile self", "data-participant": 0 }))
+      : null,
+  );
+}
+
 function checkbox(id: string, label: string, on: boolean): HTMLElement {
   return h("div", { class: "check" },
     h("input", { type: "checkbox", id, checked: on }),
@@ -1190,6 +1246,7 @@ function settingsCard(): HTMLElement {
       ...cur,
       audio_input: devs ? pick("mic-select") || null : cur.audio_input,
       audio_output: devs ? pick("speaker-select") || null : cur.audio_output,
+      camera: model.draftCamera === undefined ? cur.camera : model.draftCamera || null,
       theme: pick("theme-select") || "system",
       receive_calls: (document.getElementById("receive-calls") as HTMLInputElement | null)?.checked ?? cur.receive_calls,
       receive_relay: value("receive-relay") || null,
@@ -1209,6 +1266,7 @@ function settingsCard(): HTMLElement {
       if (model.status) model.status.settings = next;
       model.draftDevices = {};
       model.draftPtt = undefined;
+      model.draftCamera = undefined;
       applyTheme(next.theme);
       model.settingsNote = s.saved;
     });
@@ -1219,7 +1277,11 @@ function settingsCard(): HTMLElement {
     h("h2", { id: "settings-title" }, s.settingsTitle),
     devs
       ? deviceFields(devs)
-      : h("button", { type: "button", id: "load-devices", onclick: () => guarded(async () => { model.devices = await api.listAudioDevices(); }) }, s.loadDevices),
+      : h("button", { type: "button", id: "load-devices", onclick: () => guarded(async () => {
+          model.devices = await api.listAudioDevices();
+          model.cameras = await api.listCameras();
+        }) }, s.loadDevices),
+    devs ? cameraFields() : null,
     h("fieldset", { class: "field" },
       h("legend", {}, s.voiceLegend),
       checkbox("voice-aec", s.echoCancellationLabel, st?.voice.echo_cancellation ?? true),
@@ -1346,14 +1408,20 @@ function callScreen(c: CallView): HTMLElement {
   );
   const verify = c.participants.filter((p) => p.shortCode);
   const withVideo = videoParticipants(c);
-  const video = withVideo.length
+  // Our own picture (self-view) comes last, while the camera is on.
+  const selfView = !isOver(c) && c.info.video && c.camera;
+  const tiles = withVideo.length + (selfView ? 1 : 0);
+  const video = tiles
     ? h(
         "section",
         { class: "card", "aria-label": s.videoTitle },
         // The pictures are drawn natively over #video-area (not by the page); names sit below.
-        h("div", { id: "video-area", class: `video-area n${Math.min(withVideo.length, 4)}` },
-          ...withVideo.map((p) => h("div", { class: "video-tile", "data-participant": p.id, role: "img", "aria-label": s.videoOf(displayName(p, shortFingerprint)) }))),
-        h("div", { class: "video-names" }, ...withVideo.map((p) => h("span", {}, displayName(p, shortFingerprint)))),
+        h("div", { id: "video-area", class: `video-area n${Math.min(tiles, 4)}` },
+          ...withVideo.map((p) => h("div", { class: "video-tile", "data-participant": p.id, role: "img", "aria-label": s.videoOf(displayName(p, shortFingerprint)) })),
+          selfView ? h("div", { class: "video-tile self", "data-participant": 0, role: "img", "aria-label": s.selfView }) : null),
+        h("div", { class: "video-names" },
+          ...withVideo.map((p) => h("span", {}, displayName(p, shortFingerprint))),
+          selfView ? h("span", {}, s.you) : null),
       )
     : null;
   return h(
@@ -1600,7 +1668,11 @@ function rectOf(el: Element): Box {
 
 /** Tells the shell where the video area and tiles are (only when that changed). */
 function reportVideoLayout(): void {
-  const area = model.screen.name === "call" ? document.getElementById("video-area") : null;
+  const area = model.screen.name === "call"
+    ? document.getElementById("video-area")
+    : model.preview !== null && !model.incoming
+      ? document.getElementById("preview-area")
+      : null;
   const layout: VideoLayout = area
     ? {
         area: rectOf(area),
@@ -1715,6 +1787,12 @@ onCallEnded((e) => {
 });
 
 onAppError((e) => showError(e));
+onPreviewStopped((e) => {
+  if (model.preview !== e.preview) return;
+  model.preview = null;
+  if (e.error) addBanner({ text: s.previewEnded, detail: e.error, kind: "warning" });
+  render();
+});
 onMicLevel((e) => {
   const before = model.micTest;
   model.micTest = applyMicLevel(before, e);
