@@ -556,6 +556,43 @@ async fn a_probe_reports_round_trip_and_key_and_sees_a_changed_key() {
 }
 
 #[tokio::test]
+async fn a_rejoin_to_a_group_room_replaces_the_ghost_of_the_old_connection() {
+    let r = relay(args()).await;
+    let room = RoomId::from_name("ghosts");
+    let mut members = room_of(&r, 2, room).await;
+    let (mut carol, _, carol_pid) = members.pop().unwrap();
+    let (mut dave, dave_id, dave_pid) = members.pop().unwrap();
+    // Dave's client reconnects (a new connection, same identity) while the relay still
+    // holds his old one.
+    let mut dave2 = client(&r).await;
+    let (dave2_pid, _) = dave2.join(&dave_id, room, None, WAIT).await.unwrap();
+    assert_ne!(dave2_pid, dave_pid);
+    let closed = tokio::time::timeout(WAIT, dave.conn.closed())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&closed, TransportError::ClosedByPeer { code: 8, reason } if reason.contains("newer connection")),
+        "the old connection is closed as superseded, saying why: {closed}"
+    );
+    // Carol sees Dave once: his new place, no ghost.
+    let update = expect(&mut carol, |m| {
+        matches!(m, SignalMessage::RoomUpdate { participants, .. }
+            if participants.len() == 2 && participants.iter().any(|p| p.id == dave2_pid))
+    })
+    .await;
+    let SignalMessage::RoomUpdate { participants, .. } = update else {
+        unreachable!()
+    };
+    let ids: HashSet<_> = participants.iter().map(|p| p.id).collect();
+    assert_eq!(ids, HashSet::from([carol_pid, dave2_pid]));
+    // Media from the new connection reaches Carol under the new id.
+    dave2.conn.send_media(audio(1, b"back")).unwrap();
+    let got = recv_media(&carol, 1, WAIT).await;
+    assert_eq!(got, vec![(dave2_pid, audio(1, b"back")[..].to_vec())]);
+    r.shutdown().await;
+}
+
+#[tokio::test]
 async fn tokens_static_and_signed() {
     let dir = std::env::temp_dir().join(format!("wzp-tok-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
