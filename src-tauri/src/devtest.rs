@@ -11,8 +11,8 @@
 //! refused while a call runs ([`AppError::DevicesInCall`]), and the app's media factory
 //! stops the microphone test before a call opens its own devices (lib.rs).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -23,6 +23,7 @@ use wzp_audio::{
 use crate::call::{Calls, Emit};
 use crate::error::{AppError, Result};
 use crate::media::CloseOffThread;
+use crate::solo::Solo;
 
 /// Name of the event carrying the microphone test's level ([`MicLevelEvent`]).
 pub const MIC_LEVEL_EVENT: &str = "mic-level";
@@ -158,18 +159,11 @@ pub fn chime() -> Vec<f32> {
         .collect()
 }
 
-/// The running microphone test.
-struct Running {
-    test: u64,
-    stop: Arc<AtomicBool>,
-}
-
 /// The device checks of the settings screen: one microphone test at a time, one test
 /// sound at a time.
 pub struct DeviceTest {
     emit: Arc<dyn Emit>,
-    mic: Mutex<Option<Running>>,
-    next: AtomicU64,
+    mic: Solo,
     playing: Arc<AtomicBool>,
 }
 
@@ -208,8 +202,7 @@ impl DeviceTest {
     pub fn new(emit: Arc<dyn Emit>) -> Self {
         Self {
             emit,
-            mic: Mutex::new(None),
-            next: AtomicU64::new(1),
+            mic: Solo::new("microphone test"),
             playing: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -235,25 +228,14 @@ impl DeviceTest {
         if calls.current()?.is_some() {
             return Err(AppError::DevicesInCall);
         }
-        let test = self.next.fetch_add(1, Ordering::Relaxed);
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = stop.clone();
+        let ticket = self.mic.ticket();
+        let (test, thread_stop) = (ticket.no, ticket.stop.clone());
         let emit = self.emit.clone();
         std::thread::Builder::new()
             .name("wzp-mic-test".into())
             .spawn(move || meter_loop(mic, test, &thread_stop, emit.as_ref()))
             .map_err(|e| AppError::Internal(format!("cannot start the microphone test: {e}")))?;
-        let old = match self.lock() {
-            Ok(mut mic) => mic.replace(Running { test, stop }),
-            Err(e) => {
-                stop.store(true, Ordering::Relaxed);
-                return Err(e);
-            }
-        };
-        // Two starts racing: the earlier one loses.
-        if let Some(o) = old {
-            o.stop.store(true, Ordering::Relaxed);
-        }
+        self.mic.install(&ticket)?;
         tracing::info!(test, device = %shown, "microphone test started");
         Ok(test)
     }
@@ -261,22 +243,12 @@ impl DeviceTest {
     /// Stops the microphone test, if one runs (its thread sends a last event and closes
     /// the device). Returns whether one ran. Never blocks.
     pub fn stop_mic(&self) -> bool {
-        let Ok(mut mic) = self.mic.lock() else {
-            return false;
-        };
-        match mic.take() {
-            Some(r) => {
-                r.stop.store(true, Ordering::Relaxed);
-                tracing::info!(test = r.test, "microphone test stopped");
-                true
-            }
-            None => false,
-        }
+        self.mic.stop()
     }
 
     /// The running microphone test's number.
     pub fn mic_test(&self) -> Option<u64> {
-        self.mic.lock().ok()?.as_ref().map(|r| r.test)
+        self.mic.current()
     }
 
     /// Plays the test sound on speaker `id` (`None`: the system default) and returns
@@ -304,12 +276,6 @@ impl DeviceTest {
             play_blocking(id.as_deref(), &chime())
         })
         .await
-    }
-
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Option<Running>>> {
-        self.mic
-            .lock()
-            .map_err(|_| AppError::Internal("device test lock poisoned".into()))
     }
 }
 

@@ -25,6 +25,7 @@ pub mod media;
 pub mod preview;
 pub mod relays;
 pub mod sealed;
+pub mod solo;
 pub mod store;
 pub mod tray;
 pub mod video;

@@ -4,8 +4,8 @@
 //! leave the screen, when its camera fails (the last event says why), and when a call
 //! opens its devices (the call owns the camera).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -14,6 +14,7 @@ use wzp_video::FrameSource;
 
 use crate::call::{Calls, Emit};
 use crate::error::{AppError, Result};
+use crate::solo::Solo;
 
 /// Event: the preview stopped (`{preview, error}`; `error` says why when the camera
 /// failed).
@@ -31,17 +32,10 @@ pub struct Stopped {
     pub error: Option<String>,
 }
 
-/// A running preview: its number and its stop flag.
-struct Running {
-    preview: u64,
-    stop: Arc<AtomicBool>,
-}
-
 /// The camera preview of the settings screen.
 pub struct CameraPreview {
     emit: Arc<dyn Emit>,
-    running: Mutex<Option<Running>>,
-    next: AtomicU64,
+    running: Solo,
 }
 
 impl CameraPreview {
@@ -49,8 +43,7 @@ impl CameraPreview {
     pub fn new(emit: Arc<dyn Emit>) -> Self {
         Self {
             emit,
-            running: Mutex::new(None),
-            next: AtomicU64::new(1),
+            running: Solo::new("camera preview"),
         }
     }
 
@@ -75,9 +68,8 @@ impl CameraPreview {
         if calls.current()?.is_some() {
             return Err(AppError::DevicesInCall);
         }
-        let preview = self.next.fetch_add(1, Ordering::Relaxed);
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread_stop = stop.clone();
+        let ticket = self.running.ticket();
+        let (preview, thread_stop) = (ticket.no, ticket.stop.clone());
         let emit = self.emit.clone();
         std::thread::Builder::new()
             .name("wzp-camera-preview".into())
@@ -93,34 +85,14 @@ impl CameraPreview {
                 }
             })
             .map_err(|e| AppError::Internal(format!("cannot start the camera preview: {e}")))?;
-        let old = match self.running.lock() {
-            Ok(mut r) => r.replace(Running { preview, stop }),
-            Err(_) => {
-                stop.store(true, Ordering::Relaxed);
-                return Err(AppError::Internal("preview lock poisoned".into()));
-            }
-        };
-        if let Some(o) = old {
-            o.stop.store(true, Ordering::Relaxed);
-        }
-        tracing::info!(preview, "camera preview started");
+        self.running.install(&ticket)?;
         Ok(preview)
     }
 
     /// Stops the preview, if one runs; returns whether one ran. Never blocks (its
     /// thread closes the camera and sends the last event).
     pub fn stop(&self) -> bool {
-        let Ok(mut r) = self.running.lock() else {
-            return false;
-        };
-        match r.take() {
-            Some(run) => {
-                run.stop.store(true, Ordering::Relaxed);
-                tracing::info!(preview = run.preview, "camera preview stopped");
-                true
-            }
-            None => false,
-        }
+        self.running.stop()
     }
 }
 
@@ -166,6 +138,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use std::sync::Mutex;
     use wzp_video::{I420Frame, SyntheticSource};
 
     /// Counts frames by sender; says when it was finished.
