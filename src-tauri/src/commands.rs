@@ -181,6 +181,9 @@ pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Re
     }
     store::save(&state.paths.settings, &settings)?;
     state.calls.set_voice(settings.voice.config())?;
+    state
+        .notifier
+        .send(crate::notify::Input::Enabled(settings.call_notifications));
     if let Ok(mut d) = state.devices.lock() {
         d.input = settings.audio_input.clone();
         d.output = settings.audio_output.clone();
@@ -431,6 +434,12 @@ pub fn tray_set(
         Some(t) => t.set(labels, in_call, muted),
         None => Ok(()),
     }
+}
+
+/// The words of the incoming-call notification (from the UI's strings).
+#[tauri::command]
+pub fn notify_labels(state: State<'_, AppState>, labels: crate::notify::Labels) {
+    state.notifier.send(crate::notify::Input::Labels(labels));
 }
 
 /// Turns outgoing video on or off.

@@ -108,6 +108,9 @@ pub struct Settings {
     pub receive_relay: Option<String>,
     /// Microphone processing.
     pub voice: VoiceSettings,
+    /// Whether an incoming call also shows a desktop notification (with Accept and
+    /// Decline) besides the in-app ringing screen.
+    pub call_notifications: bool,
 }
 
 /// Which microphone processing stages run (see `wzp_audio::voice`). All on by default:
@@ -160,6 +163,7 @@ impl Default for Settings {
             receive_calls: true,
             receive_relay: None,
             voice: VoiceSettings::default(),
+            call_notifications: true,
         }
     }
 }
