@@ -446,7 +446,7 @@ pub async fn run(mut inputs: Inputs, notifier: Notifier, sink: Arc<dyn Sink>, ri
 /// from its menu), and the ring is over only when the listener says so.
 #[cfg(all(unix, not(target_os = "macos")))]
 async fn show(req: Request, mut close: oneshot::Receiver<()>, notifier: Notifier) {
-    use notify_rust::{Hint, Notification, Timeout, Urgency};
+    use notify_rust::{Notification, Timeout, Urgency};
     let id = req.id;
     let mut n = Notification::new();
     n.appname("WZP")
@@ -454,7 +454,6 @@ async fn show(req: Request, mut close: oneshot::Receiver<()>, notifier: Notifier
         .body(&req.body)
         .icon("call-start")
         .urgency(Urgency::Critical)
-        .hint(Hint::Category("call.incoming".into()))
         .timeout(Timeout::Milliseconds(
             u32::try_from(req.timeout.as_millis()).unwrap_or(u32::MAX),
         ));

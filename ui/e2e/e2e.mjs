@@ -61,6 +61,72 @@ async function endSession() {
   await sleep(1000);
 }
 
+// The incoming-call notification, on the harness's real notification server (dunst, with
+// every session-bus message logged by dbus-monitor); null when the harness has none.
+const notifications = process.env.WZP_TEST_NOTIFY && process.env.E2E_DBUS_LOG ? {
+  log: process.env.E2E_DBUS_LOG,
+  pick: process.env.E2E_NOTIFY_PICK,
+} : null;
+/** The bus messages logged so far: {head, sender, strings, array} per message (`array`:
+ * the strings of its first array of strings, e.g. Notify's actions). */
+function busMessages() {
+  const t = readFileSync(notifications.log, "utf8");
+  const strings = (s) => [...s.matchAll(/^\s+string "(.*)"$/gm)].map((m) => m[1]);
+  return t.split(/\n(?=(?:method call|method return|signal|error) )/).map((b) => ({
+    head: b.split("\n")[0],
+    sender: b.match(/ sender=(\S+) /)?.[1],
+    strings: strings(b),
+    array: strings(b.match(/array \[\n((?:\s+string ".*"\n)*)\s+\]/)?.[1] ?? ""),
+  }));
+}
+const member = (m, name) => m.head.includes(`member=${name}`);
+/** How many notifications the server shows now. */
+const displayed = () => Number(execFileSync("dunstctl", ["count", "displayed"]).toString().trim());
+/** Waits for the app's notification for `name`'s call; returns its title, body and actions. */
+async function waitNotification(name, timeoutMs = 10000) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const msgs = busMessages();
+    const n = msgs.filter((m) => member(m, "Notify")).find((m) => m.strings[2] === `${name} is calling`);
+    // notify-rust subscribes to the server's signals only after the Notify reply: wait for
+    // that (an action taken before it would be missed; a person is never that fast).
+    const subscribed = n && msgs.slice(msgs.indexOf(n)).some((m) => member(m, "AddMatch") && m.sender === n.sender &&
+      m.strings.some((s) => s.includes("member='NotificationClosed'")));
+    if (subscribed && displayed() > 0) {
+      await sleep(300);
+      const [appName, , title, body] = n.strings;
+      return { appName, title, body, actions: n.array };
+    }
+    await sleep(200);
+  }
+  throw new Error(`no desktop notification for ${name}'s call`);
+}
+/** Waits until the server shows no notification and the app asked it to close one more. */
+async function waitNotificationClosed(what, closesBefore, timeoutMs = 10000) {
+  const end = Date.now() + timeoutMs;
+  let closes = 0;
+  while (Date.now() < end) {
+    closes = busMessages().filter((m) => member(m, "CloseNotification")).length;
+    if (displayed() === 0 && closes > closesBefore) return;
+    await sleep(200);
+  }
+  throw new Error(`the notification was not closed when ${what} (shown: ${displayed()}, CloseNotification calls: ${closes}, before: ${closesBefore})`);
+}
+const closeCalls = () => busMessages().filter((m) => member(m, "CloseNotification")).length;
+/** Checks the notification of a ringing call: caller, fingerprint, Accept and Decline. */
+function checkNotification(n, name) {
+  if (!/^Fingerprint [0-9a-f]{4}(:[0-9a-f]{4}){7}$/.test(n.body)) throw new Error(`notification body: ${n.body}`);
+  const pairs = [];
+  for (let i = 0; i + 1 < n.actions.length; i += 2) pairs.push(`${n.actions[i]}=${n.actions[i + 1]}`);
+  if (pairs.join(",") !== "default=Show,accept=Accept,decline=Decline") throw new Error(`notification actions: ${pairs.join(",")}`);
+  log(`notification for ${name}: "${n.title}" / "${n.body}" [${pairs.join(", ")}]`);
+}
+/** Picks action `key` of the shown notification through dunst's own context menu. */
+function invokeNotificationAction(key) {
+  writeFileSync(notifications.pick, key);
+  execFileSync("dunstctl", ["context"]);
+}
+
 let peer = null;
 let peerOut = "";
 let failed = false;
@@ -258,7 +324,27 @@ try {
     const focused = await wd("POST", `${sess()}/execute/sync`, { script: "return document.activeElement && document.activeElement.id;", args: [] });
     if (focused !== "accept-call") throw new Error(`Accept does not have the keyboard focus (${focused})`);
     await shot("10-incoming");
-    await clickCss("#accept-call");
+    if (notifications) {
+      // The desktop notification shows the caller with Accept and Decline; Accept on it
+      // (through dunst's own menu) answers the call like the button.
+      const n = await waitNotification("e2e-caller");
+      checkNotification(n, "e2e-caller");
+      const closes = closeCalls();
+      invokeNotificationAction("accept");
+      await waitFor("#call-state[data-state=active]", "the call accepted on the notification to be active", 30000);
+      const invoked = busMessages().filter((m) => member(m, "ActionInvoked"));
+      if (!invoked.some((m) => m.strings[0] === "accept")) throw new Error("dunst did not report the Accept action");
+      await waitNotificationClosed("the call was accepted on it", closes);
+      const appLog = readFileSync(join(dataDir, "logs", "wzp-desktop.log"), "utf8");
+      if (!/call notification answered.*accept=true/.test(appLog)) throw new Error("the app log does not show the notification's Accept");
+      if (!/window brought to the front/.test(appLog)) throw new Error("the app did not bring its window to the front on Accept");
+      log("Accept on the desktop notification answered the call; the notification is gone");
+      // n.body carries the caller's fingerprint; the participant list must show the same one.
+      notifications.firstBody = n.body;
+    } else {
+      log("desktop notification check skipped: no notification server (WZP_TEST_NOTIFY unset)");
+      await clickCss("#accept-call");
+    }
     await waitFor("#call-state[data-state=active]", "the answered call to be active", 30000);
     await waitFor("#participants li[data-fp]", "the caller in the participant list", 30000,
       async (e) => (await text(e)).includes("e2e-caller"));
@@ -270,6 +356,9 @@ try {
     // "Mark verified" on the caller's safety number saves them as a verified contact,
     // and the call then shows them as verified.
     const callerFp = await retry(async () => attr(await find("#participants li[data-fp]"), "data-fp"));
+    const shownFp = notifications?.firstBody.match(/[0-9a-f]{4}(:[0-9a-f]{4}){7}/)?.[0].replace(/:/g, "");
+    if (notifications && shownFp !== callerFp.replace(/[^0-9a-f]/gi, "").toLowerCase())
+      throw new Error(`the notification showed another fingerprint (${notifications.firstBody}) than the caller's (${callerFp})`);
     await waitFor("#verification .verify-contact", "the Mark verified button", 20000);
     await clickUntil("#verification .verify-contact", "#participants li[data-fp] .tag.contact[data-verified=true]", "the caller to show as verified");
     const saved = JSON.parse(readFileSync(join(dataDir, "contacts.json"), "utf8")).contacts ?? [];
@@ -296,8 +385,14 @@ try {
   const caller2 = dialApp("e2e-caller-2");
   try {
     await waitFor("#incoming", "the second incoming call", 20000, async (e) => (await text(e)).includes("e2e-caller-2"));
+    const closes = notifications ? closeCalls() : 0;
+    if (notifications) checkNotification(await waitNotification("e2e-caller-2"), "e2e-caller-2");
     await press("\uE00C"); // Escape
     await waitFor("#recent-list li[data-direction=missed][data-reason=declined]", "the declined call in history", 10000);
+    if (notifications) {
+      await waitNotificationClosed("the call was declined in the app", closes);
+      log("declined in the app: the desktop notification was closed");
+    }
     const h3 = JSON.parse(readFileSync(join(dataDir, "history.json"), "utf8")).entries?.[0];
     if (h3?.direction !== "missed" || h3.end_reason !== "declined")
       throw new Error(`history.json: unexpected entry for the declined call ${JSON.stringify(h3)}`);
@@ -309,6 +404,40 @@ try {
   } finally {
     caller2.kill("SIGTERM");
     if (caller2.out) writeFileSync(join(out, "caller2.log"), caller2.out);
+  }
+
+  if (notifications) {
+    // A caller who gives up: the ringing stops at once, and so does the notification.
+    await waitFor("#listener-status[data-state=listening]", "the app to listen again", 20000);
+    const caller3 = dialApp("e2e-caller-3");
+    try {
+      await waitFor("#incoming", "the third incoming call", 20000, async (e) => (await text(e)).includes("e2e-caller-3"));
+      await waitNotification("e2e-caller-3");
+      const closes = closeCalls();
+      caller3.kill("SIGTERM");
+      await waitFor("#recent-list li[data-direction=missed][data-reason=missed]", "the call the caller gave up in history", 20000);
+      await waitNotificationClosed("the caller gave up", closes);
+      log("the caller gave up: ringing and the desktop notification stopped");
+    } finally {
+      caller3.kill("SIGTERM");
+      if (caller3.out) writeFileSync(join(out, "caller3.log"), caller3.out);
+    }
+    // Accepted with the in-app button: the notification goes too.
+    const caller4 = dialApp("e2e-caller-4");
+    try {
+      await waitFor("#incoming", "the fourth incoming call", 20000, async (e) => (await text(e)).includes("e2e-caller-4"));
+      await waitNotification("e2e-caller-4");
+      const closes = closeCalls();
+      await clickCss("#accept-call");
+      await waitFor("#call-state[data-state=active]", "the call accepted in the app to be active", 30000);
+      await waitNotificationClosed("the call was accepted in the app", closes);
+      log("accepted in the app: the desktop notification was closed");
+      await clickUntil("#hangup-button", "#call-state[data-state=ended]", "the fourth call to end");
+      await clickCss("#back-home");
+    } finally {
+      caller4.kill("SIGTERM");
+      if (caller4.out) writeFileSync(join(out, "caller4.log"), caller4.out);
+    }
   }
 
   // Restart: identity and history survive.

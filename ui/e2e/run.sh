@@ -20,6 +20,16 @@ export WZP_DATA_DIR="$HARNESS_DIR/data" WZP_KEYRING_SERVICE="org.wzp.desktop.e2e
 
 harness_start_xvfb "$OUT/xvfb.log"
 harness_start_keyring e2e-keyring
+# A notification server; its context menu picks the action named in $E2E_NOTIFY_PICK
+# (ui/e2e/notify-pick.sh), and every message on the session bus is logged, so the test
+# sees what the app asked the server to show and close.
+export E2E_NOTIFY_PICK="$HARNESS_DIR/notify-pick" E2E_NOTIFY_MENU="$OUT/notify-menu.log"
+harness_start_dunst "$ROOT/ui/e2e/notify-pick.sh" "$OUT/dunst.log"
+if [ -n "${WZP_TEST_NOTIFY:-}" ]; then
+  dbus-monitor --session >"$OUT/dbus-monitor.log" 2>&1 &
+  HARNESS_PIDS+=("$!")
+  export E2E_DBUS_LOG="$OUT/dbus-monitor.log"
+fi
 e2e_start_driver
 
 echo "== e2e: running (screenshots in $OUT)"
