@@ -329,6 +329,8 @@ try {
       // (through dunst's own menu) answers the call like the button.
       const n = await waitNotification("e2e-caller");
       checkNotification(n, "e2e-caller");
+      // dunst draws it on the X screen, outside the page: capture the whole screen.
+      execFileSync("import", ["-window", "root", join(out, "10b-notification.png")]);
       const closes = closeCalls();
       invokeNotificationAction("accept");
       await waitFor("#call-state[data-state=active]", "the call accepted on the notification to be active", 30000);
