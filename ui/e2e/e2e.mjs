@@ -440,6 +440,28 @@ try {
       caller4.kill("SIGTERM");
       if (caller4.out) writeFileSync(join(out, "caller4.log"), caller4.out);
     }
+    // The setting turns the notification off: the app still rings, nothing is shown.
+    await waitFor("#call-notifications", "the notification setting", 10000);
+    await clickCss("#call-notifications");
+    await clickCss("#save-settings");
+    await waitFor("#settings-title ~ p[role=status]", "the settings to be saved", 10000);
+    const saved = JSON.parse(readFileSync(join(dataDir, "settings.json"), "utf8"));
+    if (saved.call_notifications !== false) throw new Error(`settings.json: call_notifications is ${saved.call_notifications}`);
+    await waitFor("#listener-status[data-state=listening]", "the app to listen again", 20000);
+    const notifies = busMessages().filter((m) => member(m, "Notify")).length;
+    const caller5 = dialApp("e2e-caller-5");
+    try {
+      await waitFor("#incoming", "the fifth incoming call", 20000, async (e) => (await text(e)).includes("e2e-caller-5"));
+      await sleep(1500);
+      if (busMessages().filter((m) => member(m, "Notify")).length !== notifies || displayed() !== 0)
+        throw new Error("a notification was shown although the setting is off");
+      await press("\uE00C"); // Escape
+      await waitFor("#listener-status", "the fifth call to be declined", 10000, async () => (await findAll("#incoming")).length === 0);
+      log("with the setting off the app rings without a desktop notification");
+    } finally {
+      caller5.kill("SIGTERM");
+      if (caller5.out) writeFileSync(join(out, "caller5.log"), caller5.out);
+    }
   }
 
   // Restart: identity and history survive.
