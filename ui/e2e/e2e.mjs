@@ -440,6 +440,36 @@ try {
       caller4.kill("SIGTERM");
       if (caller4.out) writeFileSync(join(out, "caller4.log"), caller4.out);
     }
+    // No notification server: the app logs one warning and rings in the window as before.
+    // The harness's dunst is stopped, and D-Bus activation (which would start another one)
+    // is pointed at a display that does not exist, so the app's Notify gets an error.
+    const busCall = (...args) => execFileSync("dbus-send", ["--session", "--print-reply=literal",
+      "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", ...args]).toString();
+    const dunstPid = Number(busCall("org.freedesktop.DBus.GetConnectionUnixProcessID", "string:org.freedesktop.Notifications").match(/(\d+)\s*$/)?.[1]);
+    busCall("org.freedesktop.DBus.UpdateActivationEnvironment", "dict:string:string:DISPLAY,:4242");
+    process.kill(dunstPid, "SIGTERM");
+    const serverGone = Date.now() + 10000;
+    while (/true/.test(busCall("org.freedesktop.DBus.NameHasOwner", "string:org.freedesktop.Notifications")) && Date.now() < serverGone) await sleep(100);
+    const appLogPath = join(dataDir, "logs", "wzp-desktop.log");
+    const warnings = () => (readFileSync(appLogPath, "utf8").match(/no desktop notification for incoming calls/g) ?? []).length;
+    for (const name of ["e2e-caller-5", "e2e-caller-6"]) {
+      await waitFor("#listener-status[data-state=listening]", "the app to listen again", 20000);
+      const c = dialApp(name);
+      try {
+        await waitFor("#incoming", `${name}'s call ringing without a notification server`, 20000, async (e) => (await text(e)).includes(name));
+        const until = Date.now() + 10000;
+        while (warnings() === 0 && Date.now() < until) await sleep(200);
+        await sleep(500);
+        await press("\uE00C"); // Escape
+        await waitFor("#listener-status", `${name}'s call to be declined`, 10000, async () => (await findAll("#incoming")).length === 0);
+      } finally {
+        c.kill("SIGTERM");
+        if (c.out) writeFileSync(join(out, `${name}.log`), c.out);
+      }
+    }
+    if (warnings() !== 1) throw new Error(`expected one warning about the missing notification server, the log has ${warnings()}`);
+    log("without a notification server: one warning in the log, the app rang and declined as before");
+
     // The setting turns the notification off: the app still rings, nothing is shown.
     await waitFor("#call-notifications", "the notification setting", 10000);
     await clickCss("#call-notifications");
@@ -449,18 +479,18 @@ try {
     if (saved.call_notifications !== false) throw new Error(`settings.json: call_notifications is ${saved.call_notifications}`);
     await waitFor("#listener-status[data-state=listening]", "the app to listen again", 20000);
     const notifies = busMessages().filter((m) => member(m, "Notify")).length;
-    const caller5 = dialApp("e2e-caller-5");
+    const caller5 = dialApp("e2e-caller-7");
     try {
-      await waitFor("#incoming", "the fifth incoming call", 20000, async (e) => (await text(e)).includes("e2e-caller-5"));
+      await waitFor("#incoming", "a call with the setting off", 20000, async (e) => (await text(e)).includes("e2e-caller-7"));
       await sleep(1500);
-      if (busMessages().filter((m) => member(m, "Notify")).length !== notifies || displayed() !== 0)
+      if (busMessages().filter((m) => member(m, "Notify")).length !== notifies)
         throw new Error("a notification was shown although the setting is off");
       await press("\uE00C"); // Escape
-      await waitFor("#listener-status", "the fifth call to be declined", 10000, async () => (await findAll("#incoming")).length === 0);
+      await waitFor("#listener-status", "the call with the setting off to be declined", 10000, async () => (await findAll("#incoming")).length === 0);
       log("with the setting off the app rings without a desktop notification");
     } finally {
       caller5.kill("SIGTERM");
-      if (caller5.out) writeFileSync(join(out, "caller5.log"), caller5.out);
+      if (caller5.out) writeFileSync(join(out, "caller7.log"), caller5.out);
     }
   }
 
