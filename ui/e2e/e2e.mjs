@@ -332,14 +332,24 @@ try {
       // dunst draws it on the X screen, outside the page: capture the whole screen.
       execFileSync("import", ["-window", "root", join(out, "10b-notification.png")]);
       const closes = closeCalls();
+      const appLog = () => readFileSync(join(dataDir, "logs", "wzp-desktop.log"), "utf8");
+      const raised = () => (appLog().match(/window brought to the front/g) ?? []).length;
+      // A click on the body ("default") brings the window to the front; the call rings on.
+      const raisedBefore = raised();
+      invokeNotificationAction("default");
+      const until = Date.now() + 10000;
+      while (raised() === raisedBefore && Date.now() < until) await sleep(200);
+      if (raised() !== raisedBefore + 1) throw new Error("a click on the notification did not bring the window to the front");
+      await sleep(500);
+      if (displayed() !== 1 || (await findAll("#incoming")).length !== 1) throw new Error("the call stopped ringing after a click on its notification");
+      log("a click on the notification brought the window to the front; the call still rings");
       invokeNotificationAction("accept");
       await waitFor("#call-state[data-state=active]", "the call accepted on the notification to be active", 30000);
       const invoked = busMessages().filter((m) => member(m, "ActionInvoked"));
       if (!invoked.some((m) => m.strings[0] === "accept")) throw new Error("dunst did not report the Accept action");
       await waitNotificationClosed("the call was accepted on it", closes);
-      const appLog = readFileSync(join(dataDir, "logs", "wzp-desktop.log"), "utf8");
-      if (!/call notification answered.*accept=true/.test(appLog)) throw new Error("the app log does not show the notification's Accept");
-      if (!/window brought to the front/.test(appLog)) throw new Error("the app did not bring its window to the front on Accept");
+      if (!/call notification answered.*accept=true/.test(appLog())) throw new Error("the app log does not show the notification's Accept");
+      if (raised() !== raisedBefore + 2) throw new Error("the app did not bring its window to the front on Accept");
       log("Accept on the desktop notification answered the call; the notification is gone");
       // n.body carries the caller's fingerprint; the participant list must show the same one.
       notifications.firstBody = n.body;
@@ -409,6 +419,26 @@ try {
   }
 
   if (notifications) {
+    // Decline on the notification refuses the call like the button: the caller is told.
+    await waitFor("#listener-status[data-state=listening]", "the app to listen again", 20000);
+    const declined = (await findAll("#recent-list li[data-direction=missed][data-reason=declined]")).length;
+    const callerD = dialApp("e2e-caller-d");
+    try {
+      await waitFor("#incoming", "a call to decline on the notification", 20000, async (e) => (await text(e)).includes("e2e-caller-d"));
+      await waitNotification("e2e-caller-d");
+      const closes = closeCalls();
+      invokeNotificationAction("decline");
+      await waitFor("#recent-list", "the call declined on the notification in history", 10000,
+        async () => (await findAll("#recent-list li[data-direction=missed][data-reason=declined]")).length === declined + 1);
+      const end = Date.now() + 10000;
+      while (!/declined/i.test(callerD.out) && Date.now() < end) await sleep(200);
+      if (!/declined/i.test(callerD.out)) throw new Error("the caller was not told the call was declined on the notification");
+      await waitNotificationClosed("the call was declined on it", closes);
+      log("Decline on the desktop notification refused the call (caller told); the notification is gone");
+    } finally {
+      callerD.kill("SIGTERM");
+      if (callerD.out) writeFileSync(join(out, "caller-d.log"), callerD.out);
+    }
     // A caller who gives up: the ringing stops at once, and so does the notification.
     await waitFor("#listener-status[data-state=listening]", "the app to listen again", 20000);
     const caller3 = dialApp("e2e-caller-3");
