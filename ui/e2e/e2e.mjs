@@ -10,6 +10,11 @@
 // relay it hosts), the app rings, Accept answers, hang up writes "received" -> a second
 // caller is declined with Escape ("missed"/"declined") -> a restarted app keeps identity
 // and history -> starting the app a second time hands over to the running one.
+// With the harness's notification server (dunst, WZP_TEST_NOTIFY) each ring also shows a
+// desktop notification, checked on the session bus (dbus-monitor): the first call is
+// answered with its Accept (picked through dunst's own menu), and the notification is
+// closed however the ring ends (accepted or declined on it or in the app, the caller gave
+// up); without a server the app warns once and rings as before; the setting turns it off.
 // Screenshots go to $E2E_OUT.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Desktop app end-to-end test (see e2e.mjs for the flow). Starts and stops everything it
 # needs in a private folder (ui/e2e/common.sh, scripts/harness.sh): Xvfb, a session dbus,
-# an unlocked gnome-keyring (the Secret Service keyring 3 uses), tauri-driver (installed
+# an unlocked gnome-keyring (the Secret Service keyring 3 uses), dunst (the notification
+# server) with dbus-monitor logging the bus, tauri-driver (installed
 # into the target folder on first use) with WebKitWebDriver. Screenshots and logs:
 # $E2E_OUT (default target-dir/e2e-out). The X display and the WebDriver ports are picked
 # free at run time, so a stale lock or a busy port does not break it.
