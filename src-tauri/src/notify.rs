@@ -332,7 +332,8 @@ pub trait Sink: Send + Sync + 'static {
     fn contact(&self, from: &str) -> Option<(String, bool)>;
 }
 
-/// Feeds the notification shell. Cheap to clone; inputs sent before [`run`] starts wait.
+/// Feeds the notification shell. Cheap to clone; inputs sent before [`run`] starts wait
+/// (and are dropped with the channel where it never runs, as in tests).
 #[derive(Debug, Clone)]
 pub struct Notifier {
     tx: mpsc::UnboundedSender<Input>,
@@ -398,7 +399,8 @@ impl Emit for Tap {
 }
 
 /// The shell: owns the [`Core`], shows and closes notifications, and hands actions to
-/// `sink`. Runs until every [`Notifier`] is dropped. Must run inside a tokio runtime.
+/// `sink`. Runs for the life of the app (`notifier` is how its notification tasks report
+/// back, so the channel never closes). Must run inside a tokio runtime.
 pub async fn run(mut inputs: Inputs, notifier: Notifier, sink: Arc<dyn Sink>, ring_time: Duration) {
     let mut core = Core::new(ring_time);
     // Per shown notification: the way to close it.
