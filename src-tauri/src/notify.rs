@@ -5,9 +5,11 @@
 //! Shown on every ring, not only while the window is in the background: a call is
 //! urgent, and the app cannot tell whether anyone sees its window (a focused window
 //! may be on another monitor or workspace, behind a screen lock, or nobody is at the
-//! desk); the notification server applies the user's own do-not-disturb policy, and the
-//! setting `call_notifications` turns it off. It never outlives the ring, so it does not
-//! linger beside the in-app screen.
+//! desk). Its urgency is critical, so servers keep it up while it rings instead of
+//! hiding it after a few seconds; servers that let critical notifications through
+//! do-not-disturb show it then too, as the app's own ringing sounds then. The setting
+//! `call_notifications` turns it off. It never outlives the ring, so it does not linger
+//! beside the in-app screen.
 //!
 //! [`Core`] is sans-IO: it takes the listener's events ([`crate::incoming::INCOMING_CALL`],
 //! [`crate::incoming::INCOMING_ENDED`], observed by [`Tap`] on their way to the UI), the
