@@ -62,6 +62,8 @@ pub struct CallInfo {
     /// Whether the call has a video source (the camera button works only then; the
     /// app has no camera capture yet, only `WZP_APP_VIDEO_IN` test patterns).
     pub video: bool,
+    /// The microphone starts muted (push-to-talk is on: it opens while the key is held).
+    pub muted: bool,
 }
 
 /// What is sent as [`CALL_ENDED`].
@@ -101,7 +103,16 @@ pub struct Calls {
     ended: Arc<tokio::sync::watch::Sender<u64>>,
     /// Microphone processing for the next call and the running one (from the settings).
     voice: Mutex<wzp_engine::VoiceConfig>,
+    /// Calls start with the microphone muted (push-to-talk is on), so nothing is sent
+    /// before the UI knows the key is held.
+    start_muted: std::sync::atomic::AtomicBool,
+    /// Where a call with a video source shows our own picture (self-view), if anywhere.
+    self_view: Option<SelfViewFactory>,
 }
+
+/// Makes the sink a call's own captured frames go to (they arrive as participant
+/// [`wzp_engine::LOCAL`]); `None` when there is no video view.
+pub type SelfViewFactory = Box<dyn Fn() -> Option<Box<dyn wzp_engine::VideoSink>> + Send + Sync>;
 
 impl Calls {
     /// A manager writing history to `history_path` and relay pins to `pins_path`.
@@ -122,7 +133,22 @@ impl Calls {
             next_no: Mutex::new(0),
             ended: Arc::new(tokio::sync::watch::channel(0).0),
             voice: Mutex::new(wzp_engine::VoiceConfig::default()),
+            start_muted: std::sync::atomic::AtomicBool::new(false),
+            self_view: None,
         }
+    }
+
+    /// Shows each call's own camera picture through `f` (the app's video view).
+    #[must_use]
+    pub fn with_self_view(mut self, f: SelfViewFactory) -> Self {
+        self.self_view = Some(f);
+        self
+    }
+
+    /// Whether calls from now on start with the microphone muted (push-to-talk).
+    pub fn set_start_muted(&self, on: bool) {
+        self.start_muted
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Sets the microphone processing for calls from now on, and for the running call
@@ -239,6 +265,21 @@ impl Calls {
             *n += 1;
             *n
         };
+        let muted = self.start_muted.load(std::sync::atomic::Ordering::Relaxed)
+            && match call.mute(true) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the call muted for push-to-talk");
+                    false
+                }
+            };
+        if video {
+            if let Some(sink) = self.self_view.as_ref().and_then(|f| f()) {
+                if let Err(e) = call.command(wzp_engine::Command::SetSelfView(Some(sink))) {
+                    tracing::warn!(error = %e, "cannot show our own video");
+                }
+            }
+        }
         *active = Some(Active {
             call_no,
             call: Some(call),
@@ -249,6 +290,7 @@ impl Calls {
             direction,
             relay: relay.to_string(),
             video,
+            muted,
         };
         tracing::info!(call_no, relay = %relay, ?direction, "call started");
         let forward = Forwarder {

@@ -12,6 +12,7 @@ use crate::error::{AppError, Result};
 use crate::host::{Host, HostInfo};
 use crate::identity::{Identities, IdentityInfo, StorageInfo};
 use crate::incoming::{ListenerStatus, Offer};
+use crate::relays::{self, PingResult, RelayView};
 use crate::store::{self, Contact, Contacts, CorruptFile, History, Settings};
 
 /// Everything the UI needs to draw its first screen.
@@ -166,7 +167,8 @@ pub fn identity_words(state: State<'_, AppState>) -> Result<Vec<String>> {
     state.identities.words()
 }
 
-/// Replaces the preferences and writes them.
+/// Replaces the preferences (all but the relay list, which the relay commands keep) and
+/// writes them.
 #[tauri::command]
 pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Result<()> {
     if let Some(a) = &settings.alias {
@@ -174,19 +176,33 @@ pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Re
             return Err(AppError::invalid("name", "at most 64 characters"));
         }
     }
+    if let Some(k) = &settings.push_to_talk {
+        if k.is_empty() || k.len() > 32 || !k.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(AppError::invalid(
+                "push-to-talk key",
+                "press a key to choose it, or turn push-to-talk off",
+            ));
+        }
+    }
     if let Some(r) = settings.receive_relay.as_deref().map(str::trim) {
         if !r.is_empty() {
             call::resolve(r)?;
         }
     }
+    // The relay list is the relay commands' (and calls') to change: a UI copy of the
+    // settings read before a relay was added must not drop it.
+    let mut settings = settings;
+    settings.relays = lock_settings(&state)?.relays.clone();
     store::save(&state.paths.settings, &settings)?;
     state.calls.set_voice(settings.voice.config())?;
     state
         .notifier
         .send(crate::notify::Input::Enabled(settings.call_notifications));
+    state.calls.set_start_muted(settings.push_to_talk.is_some());
     if let Ok(mut d) = state.devices.lock() {
         d.input = settings.audio_input.clone();
         d.output = settings.audio_output.clone();
+        d.camera = settings.camera.clone();
     }
     *lock_settings(&state)? = settings;
     refresh_listener(&state).await;
@@ -422,6 +438,36 @@ pub async fn play_test_sound(state: State<'_, AppState>, id: Option<String>) -> 
     state.devtest.play_sound(&state.calls, id).await
 }
 
+/// The cameras on this computer (none: an empty list).
+#[tauri::command]
+pub async fn list_cameras() -> Result<Vec<crate::media::Camera>> {
+    tokio::task::spawn_blocking(crate::media::list_cameras)
+        .await
+        .map_err(|e| AppError::Internal(format!("cameras: {e}")))?
+}
+
+/// Shows camera `id` (`None`: the first one) in the video view as our own tile, for the
+/// settings screen's preview. Returns the preview's number. Refused while a call runs;
+/// `no_camera` when there is none; `camera` when it cannot be opened.
+#[tauri::command]
+pub async fn camera_preview_start(state: State<'_, AppState>, id: Option<String>) -> Result<u64> {
+    let sink = state
+        .video
+        .get()
+        .filter(|v| v.unavailable().is_none())
+        .map(|v| Box::new(v.sink()) as Box<dyn wzp_engine::VideoSink>)
+        .ok_or_else(|| AppError::Camera("video cannot be shown in this window".into()))?;
+    let id = id.filter(|s| !s.trim().is_empty());
+    state.preview.start(&state.calls, sink, id).await
+}
+
+/// Stops the camera preview (nothing happens if none runs).
+#[tauri::command]
+pub fn camera_preview_stop(state: State<'_, AppState>) -> Result<()> {
+    state.preview.stop();
+    Ok(())
+}
+
 /// What the tray icon shows: the UI's words (once) and the call and mute state.
 #[tauri::command]
 pub fn tray_set(
@@ -519,6 +565,86 @@ pub fn set_contact_verified(
 pub fn remove_contact(state: State<'_, AppState>, fingerprint: String) -> Result<()> {
     let fp = call::parse_fingerprint(&fingerprint)?;
     update_contacts(&state, |c| Ok(c.remove(&fp))).map(|_| ())
+}
+
+/// The relay list, each with the key it is pinned to.
+#[tauri::command]
+pub fn relay_list(state: State<'_, AppState>) -> Result<Vec<RelayView>> {
+    let pins = load_pins(&state)?;
+    Ok(relays::list(&*lock_settings(&state)?, &pins))
+}
+
+/// Adds a relay to the list (or updates the one at that address), with the key its
+/// operator gave if the user has it.
+#[tauri::command]
+pub fn relay_add(
+    state: State<'_, AppState>,
+    name: String,
+    address: String,
+    fingerprint: Option<String>,
+) -> Result<Vec<RelayView>> {
+    update_relays(&state, |s, _| {
+        relays::add(s, &name, &address, fingerprint.as_deref())
+    })
+}
+
+/// Removes a relay and forgets its pinned key.
+#[tauri::command]
+pub async fn relay_remove(state: State<'_, AppState>, address: String) -> Result<Vec<RelayView>> {
+    let out = update_relays(&state, |s, pins| relays::remove(s, pins, &address))?;
+    refresh_listener(&state).await;
+    Ok(out)
+}
+
+/// Accepts a relay's new key after a key change (the user checked it with the
+/// relay's operator).
+#[tauri::command]
+pub async fn relay_trust(
+    state: State<'_, AppState>,
+    address: String,
+    fingerprint: String,
+) -> Result<Vec<RelayView>> {
+    let out = update_relays(&state, |s, pins| {
+        relays::trust(s, pins, &address, &fingerprint)
+    })?;
+    refresh_listener(&state).await;
+    Ok(out)
+}
+
+/// Connects to a relay and pings it: round trip, the key it presents, a changed key.
+#[tauri::command]
+pub async fn relay_ping(state: State<'_, AppState>, address: String) -> Result<PingResult> {
+    let address = address.trim().to_string();
+    let mut pins = load_pins(&state)?;
+    let typed = lock_settings(&state)?
+        .relays
+        .iter()
+        .find(|r| r.address == address)
+        .and_then(|r| r.fingerprint.clone());
+    let trust = relays::trust_for(typed.as_deref(), &pins, &address)?;
+    relays::ping(&address, trust, &mut pins).await
+}
+
+fn load_pins(state: &AppState) -> Result<wzp_transport::PinStore> {
+    wzp_transport::PinStore::load(&state.paths.pins).map_err(|e| AppError::Storage {
+        path: state.paths.pins.display().to_string(),
+        detail: e.to_string(),
+    })
+}
+
+/// Applies a change to a copy of the settings' relay list and the pin store, writes
+/// the settings, and only then keeps the change.
+fn update_relays(
+    state: &AppState,
+    f: impl FnOnce(&mut Settings, &mut wzp_transport::PinStore) -> Result<()>,
+) -> Result<Vec<RelayView>> {
+    let mut pins = load_pins(state)?;
+    let mut settings = lock_settings(state)?;
+    let mut next = settings.clone();
+    f(&mut next, &mut pins)?;
+    store::save(&state.paths.settings, &next)?;
+    *settings = next;
+    Ok(relays::list(&settings, &pins))
 }
 
 /// Applies a change to a copy of the contacts, writes the file, and only then keeps

@@ -185,7 +185,7 @@ fn device_error(what: &str, id: Option<&str>, e: &AudioError) -> AppError {
 }
 
 /// Runs a blocking device operation off the async runtime, answering within `wait`.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     what: &str,
     wait: Duration,
     f: impl FnOnce() -> Result<T> + Send + 'static,

@@ -68,6 +68,12 @@ pub enum AppError {
     /// had; a device test stops). The message says which, in words.
     #[error("{0}")]
     Device(String),
+    /// The camera could not be opened or stopped working. The message says why.
+    #[error("camera: {0}")]
+    Camera(String),
+    /// This computer has no camera.
+    #[error("no camera was found")]
+    NoCamera,
     /// The embedded relay could not start.
     #[error("the relay on this computer could not start: {0}")]
     Relay(String),
@@ -100,6 +106,8 @@ impl AppError {
             Self::NotInCall => "not_in_call",
             Self::CallGone => "call_gone",
             Self::Device(_) => "device",
+            Self::Camera(_) => "camera",
+            Self::NoCamera => "no_camera",
             Self::Call(wzp_engine::EngineError::Config { .. }) => "invalid_input",
             Self::Call(wzp_engine::EngineError::Transport(_)) => "relay_unreachable",
             Self::Call(_) => "call",

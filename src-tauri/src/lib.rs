@@ -23,6 +23,8 @@ pub mod links;
 pub mod logfile;
 pub mod media;
 pub mod notify;
+pub mod preview;
+pub mod relays;
 pub mod sealed;
 pub mod store;
 pub mod tray;
@@ -69,6 +71,8 @@ pub struct AppState {
     /// The incoming-call notification (fed by the listener's events through
     /// [`notify::Tap`]; its shell runs only in the app).
     pub notifier: notify::Notifier,
+    /// The settings screen's camera preview.
+    pub preview: Arc<preview::CameraPreview>,
 }
 
 /// Sends events to the app's windows.
@@ -168,6 +172,7 @@ impl AppState {
         let devices = Arc::new(Mutex::new(media::DeviceChoice {
             input: settings.audio_input.clone(),
             output: settings.audio_output.clone(),
+            camera: settings.camera.clone(),
         }));
         let media_devices = devices.clone();
         let video: Arc<std::sync::OnceLock<video::VideoView>> =
@@ -176,6 +181,8 @@ impl AppState {
         let warn_emit = emit.clone();
         let devtest = Arc::new(devtest::DeviceTest::new(emit.clone()));
         let media_devtest = devtest.clone();
+        let preview = Arc::new(preview::CameraPreview::new(emit.clone()));
+        let media_preview = preview.clone();
         let factory: call::MediaFactory = Box::new(move || {
             let warn = |message: String| {
                 warn_emit.emit(
@@ -187,21 +194,33 @@ impl AppState {
             if media_devtest.stop_mic() {
                 tracing::info!("a call starts: microphone test stopped");
             }
+            if media_preview.stop() {
+                tracing::info!("a call starts: camera preview stopped");
+            }
             let mut io = media::open(&media_devices, &warn);
             if let Some(v) = media_video.get() {
                 io.video_out = Box::new(v.sink());
             }
             io
         });
-        let calls = Arc::new(call::Calls::new(
-            emit.clone(),
-            factory,
-            history,
-            paths.history.clone(),
-            paths.pins.clone(),
-        ));
+        let self_video = video.clone();
+        let calls = Arc::new(
+            call::Calls::new(
+                emit.clone(),
+                factory,
+                history,
+                paths.history.clone(),
+                paths.pins.clone(),
+            )
+            .with_self_view(Box::new(move || {
+                self_video
+                    .get()
+                    .map(|v| Box::new(v.sink()) as Box<dyn wzp_engine::VideoSink>)
+            })),
+        );
         calls.set_voice(settings.voice.config())?;
         notifier.send(notify::Input::Enabled(settings.call_notifications));
+        calls.set_start_muted(settings.push_to_talk.is_some());
         let incoming = incoming::Incoming::new(emit, calls.clone(), incoming::RING_TIME);
         let identities = Arc::new(identity::Identities::open(
             data_dir.join(identity::SEALED_FILE),
@@ -224,6 +243,7 @@ impl AppState {
             pending_link: Mutex::new(None),
             devtest,
             notifier,
+            preview,
         })
     }
 
@@ -380,6 +400,9 @@ pub fn run() {
             commands::mic_test_start,
             commands::mic_test_stop,
             commands::play_test_sound,
+            commands::list_cameras,
+            commands::camera_preview_start,
+            commands::camera_preview_stop,
             commands::tray_set,
             commands::notify_labels,
             commands::stats,
@@ -389,6 +412,11 @@ pub fn run() {
             commands::add_contact,
             commands::set_contact_verified,
             commands::remove_contact,
+            commands::relay_list,
+            commands::relay_add,
+            commands::relay_remove,
+            commands::relay_trust,
+            commands::relay_ping,
             commands::video_layout,
         ])
         .run(tauri::generate_context!());

@@ -2,6 +2,9 @@
 //! silence (and telling the UI) when a device cannot be opened, so a call still connects
 //! on a machine with no sound devices.
 //!
+//! The camera is the one chosen in the settings, else the first one; no camera is a
+//! normal state (the call carries no video from us).
+//!
 //! `WZP_APP_AUDIO_IN=tone|silence` and `WZP_APP_VIDEO_IN=pattern:WxH@FPS` replace the
 //! devices with synthetic sources; the end-to-end test and demos on machines without a
 //! microphone or camera use them.
@@ -19,6 +22,66 @@ pub struct DeviceChoice {
     pub input: Option<String>,
     /// Speaker id, `None` for the default.
     pub output: Option<String>,
+    /// Camera id (`wzp_video::camera::CameraInfo::id`), `None` for the first camera.
+    pub camera: Option<String>,
+}
+
+/// The capture mode asked of a camera (it gives the closest it has).
+pub const CAMERA_MODE: (u32, u32, u32) = (1280, 720, 30);
+
+/// A camera as the settings screen lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Camera {
+    /// Id to store.
+    pub id: String,
+    /// Name to show.
+    pub name: String,
+}
+
+/// The cameras on this computer; none is an empty list, not an error. With
+/// `WZP_APP_VIDEO_IN` set, its test pattern is listed first (it is what calls send).
+pub fn list_cameras() -> crate::Result<Vec<Camera>> {
+    let pattern = std::env::var("WZP_APP_VIDEO_IN")
+        .ok()
+        .filter(|v| pattern(v).is_some())
+        .map(|v| Camera {
+            id: "test-pattern".into(),
+            name: format!("Test pattern ({v})"),
+        });
+    let cameras = wzp_video::camera::list_cameras()
+        .map_err(|e| crate::AppError::Camera(format!("cannot list cameras: {e}")))?;
+    Ok(pattern
+        .into_iter()
+        .chain(cameras.into_iter().map(|c| Camera {
+            id: c.id,
+            name: c.name,
+        }))
+        .collect())
+}
+
+/// Opens the video source for a call or the camera preview: the synthetic pattern of
+/// `WZP_APP_VIDEO_IN` when set, else camera `id` (else the first camera). `Ok(None)`:
+/// there is no camera (a normal state: calls then carry no video). Blocking.
+pub fn open_video(id: Option<&str>) -> crate::Result<Option<Box<dyn FrameSource + Send>>> {
+    if let Some((w, h, fps)) = std::env::var("WZP_APP_VIDEO_IN")
+        .ok()
+        .and_then(|v| pattern(&v))
+    {
+        return SyntheticSource::new(w, h, fps)
+            .map(|s| Some(Box::new(s) as Box<dyn FrameSource + Send>))
+            .map_err(|e| crate::AppError::Camera(format!("test pattern: {e}")));
+    }
+    let id = match id {
+        Some(id) => id.to_string(),
+        None => match list_cameras()?.into_iter().next() {
+            Some(c) => c.id,
+            None => return Ok(None),
+        },
+    };
+    let (w, h, fps) = CAMERA_MODE;
+    wzp_video::camera::CameraSource::open_threaded(&id, w, h, fps)
+        .map(|c| Some(Box::new(c) as Box<dyn FrameSource + Send>))
+        .map_err(|e| crate::AppError::Camera(e.to_string()))
 }
 
 /// Discards audio.
@@ -147,11 +210,14 @@ pub fn open(choice: &Arc<Mutex<DeviceChoice>>, warn: &dyn Fn(String)) -> MediaIo
             Box::new(NullSink)
         }
     };
-    let video_in: Option<Box<dyn FrameSource + Send>> = std::env::var("WZP_APP_VIDEO_IN")
-        .ok()
-        .and_then(|v| pattern(&v))
-        .and_then(|(w, h, fps)| SyntheticSource::new(w, h, fps).ok())
-        .map(|s| Box::new(s) as Box<dyn FrameSource + Send>);
+    let video_in = match open_video(c.camera.as_deref()) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(error = %e, "no camera; the call carries no video from us");
+            warn(e.to_string());
+            None
+        }
+    };
     MediaIo {
         audio_in,
         audio_out,

@@ -99,6 +99,8 @@ pub struct Settings {
     pub audio_input: Option<String>,
     /// Speaker id; `None` is the system default.
     pub audio_output: Option<String>,
+    /// Camera id; `None` is the first camera.
+    pub camera: Option<String>,
     /// "light", "dark" or "system".
     pub theme: String,
     /// Whether the app stays reachable for direct calls (a listener on a relay).
@@ -111,6 +113,9 @@ pub struct Settings {
     /// Whether an incoming call also shows a desktop notification (with Accept and
     /// Decline) besides the in-app ringing screen.
     pub call_notifications: bool,
+    /// Push-to-talk key (`KeyboardEvent.code`, e.g. "Space"); `None`: the microphone is
+    /// open unless muted.
+    pub push_to_talk: Option<String>,
 }
 
 /// Which microphone processing stages run (see `wzp_audio::voice`). All on by default:
@@ -159,11 +164,13 @@ impl Default for Settings {
             last_room: None,
             audio_input: None,
             audio_output: None,
+            camera: None,
             theme: "system".into(),
             receive_calls: true,
             receive_relay: None,
             voice: VoiceSettings::default(),
             call_notifications: true,
+            push_to_talk: None,
         }
     }
 }

@@ -155,6 +155,22 @@ fn dial_app(
     }
 }
 
+/// Waits (at most 15 s) until the peer's stats show the one other participant muted (or not).
+async fn peer_sees_app_muted(events: &mut wzp_engine::Events, want: bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(wzp_engine::Event::Stats(s)))
+                if s.participants.len() == 1 && s.participants[0].muted == want =>
+            {
+                return;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => panic!("the peer never saw the app with muted = {want}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
     let dir = tmp_dir();
@@ -182,7 +198,7 @@ async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
     let peer_fp = peer_id.fingerprint().to_hex();
     let mut cfg = CallConfig::new(rc, peer_id);
     cfg.alias = Some("peer".into());
-    let Ok((peer, _peer_events)) = Call::start(cfg, CallTarget::Room("lobby".into()), silent())
+    let Ok((peer, mut peer_events)) = Call::start(cfg, CallTarget::Room("lobby".into()), silent())
     else {
         panic!("peer call did not start");
     };
@@ -198,6 +214,8 @@ async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
         history_path.clone(),
         pins_path.clone(),
     );
+    // Push-to-talk is on: the call starts muted until the UI says the key is held.
+    calls.set_start_muted(true);
     let me = wzp_crypto::Identity::generate(&mut rand_core::OsRng);
     let started = calls.start(
         me,
@@ -211,6 +229,7 @@ async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
     let Ok(started) = started else {
         panic!("app call did not start: {:?}", started.err());
     };
+    assert!(started.muted, "push-to-talk: the call starts muted");
     assert!(matches!(calls.current(), Ok(Some(n)) if n == started.call_no));
     // A second call is refused while one runs.
     let again = calls.start(
@@ -250,6 +269,10 @@ async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
     assert_eq!(v["event"]["short_code"].as_str().map(str::len), Some(6));
     wait_for(&rec, "stats", is_event("stats")).await;
     assert!(calls.stats().await.is_ok());
+    // The peer sees the app muted from the start, then open once the key is held.
+    peer_sees_app_muted(&mut peer_events, true).await;
+    assert!(calls.with_call(|c| c.mute(false)).is_ok());
+    peer_sees_app_muted(&mut peer_events, false).await;
     assert!(calls.with_call(|c| c.mute(true)).is_ok());
 
     // The relay was trusted on first use: now it is pinned.

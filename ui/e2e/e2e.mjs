@@ -4,10 +4,12 @@
 //
 // Flow: first run creates an identity (24 words, confirm step) stored in the secret
 // store -> (with the harness's sound server) the settings' microphone meter moves while
-// the test sound plays -> host a relay on this computer -> a headless `wzp call` peer joins a room on
-// it -> the app joins, the peer appears, codes show, M mutes (the peer sees it) ->
-// hang up writes a history entry -> a headless caller dials the app (it listens on the
-// relay it hosts), the app rings, Accept answers, hang up writes "received" -> a second
+// the test sound plays -> the camera preview shows the app's test pattern -> host a relay on this computer -> a headless `wzp call` peer joins a room on
+// it -> the app joins, the peer appears, its video and our self-view show, M mutes (the peer sees it) ->
+// hang up writes a history entry -> contacts -> the relay list (ping, a changed key
+// trusted, an unreachable relay removed) -> push-to-talk set to T in the settings -> a
+// headless caller dials the app (it listens on the relay it hosts), the app rings, Accept
+// answers, the caller hears us only while T is held, hang up writes "received" -> a second
 // caller is declined with Escape ("missed"/"declined") -> a restarted app keeps identity
 // and history -> starting the app a second time hands over to the running one.
 // With the harness's notification server (dunst, WZP_TEST_NOTIFY) each ring also shows a
@@ -132,6 +134,39 @@ function invokeNotificationAction(key) {
   execFileSync("dunstctl", ["context"]);
 }
 
+// The pictures in a native video tile: the WebDriver screenshot shows only the page, so
+// the app's X window is captured and the tile's rectangle cropped from it. A tile showing
+// a test pattern has hundreds of colours and almost none of the page's placeholder colour
+// (#203060), which shows through only where the native child does not draw.
+async function checkTile(css, name, what) {
+  // Into view first (the child is placed, and redrawn, when the page reports the move).
+  await wd("POST", `${sess()}/execute/sync`, {
+    script: `document.querySelector(${JSON.stringify(css)}).scrollIntoView({ block: "center" });`,
+    args: [],
+  });
+  await sleep(1000);
+  const [x, y, w, h] = await wd("POST", `${sess()}/execute/sync`, {
+    script: `const r = document.querySelector(${JSON.stringify(css)}).getBoundingClientRect(); return [r.left, r.top, r.width, r.height].map(Math.round);`,
+    args: [],
+  });
+  const tree = execFileSync("xwininfo", ["-root", "-tree"]).toString();
+  const winLine = tree.split("\n").find((l) => /"WZP"/.test(l) && /\d+x\d+\+/.test(l));
+  if (!winLine) throw new Error("the app's X window was not found");
+  const xid = winLine.trim().split(/\s+/)[0];
+  const winPng = join(out, `${name}.png`);
+  execFileSync("import", ["-window", xid, winPng]);
+  const convert = existsSync("/usr/bin/convert") ? "/usr/bin/convert" : "convert";
+  const im = (...args) => execFileSync(convert, [winPng, ...args]).toString().trim();
+  const inset = 6;
+  const crop = `${w - 2 * inset}x${h - 2 * inset}+${x + inset}+${y + inset}`;
+  const colours = Number(im("-crop", crop, "+repage", "-format", "%k", "info:"));
+  const placeholder = Number(im("-crop", crop, "+repage", "-fill", "black", "+opaque", "#203060", "-fill", "white", "-opaque", "#203060", "-format", "%[fx:mean]", "info:"));
+  const pageBg = im("-format", `%[pixel:p{${Math.max(2, x - 40)},${y + Math.round(h / 2)}}]`, "info:");
+  log(`${what} ${w}x${h}+${x}+${y}: ${colours} colours, placeholder fraction ${placeholder.toFixed(3)}, page beside it ${pageBg}`);
+  if (!(colours > 200)) throw new Error(`${what} does not show the test pattern (${colours} colours)`);
+  if (!(placeholder < 0.05)) throw new Error(`${what} is mostly the page placeholder (${placeholder})`);
+}
+
 let peer = null;
 let peerOut = "";
 let failed = false;
@@ -152,8 +187,9 @@ try {
     await type(input, words[pos - 1]);
   }
   await click(await find("#confirm-submit"));
-  const fpEl = await waitFor("#fingerprint", "home with the fingerprint");
-  const myFp = (await text(fpEl)).split(/\s/)[0];
+  await waitFor("#fingerprint", "home with the fingerprint");
+  // Home redraws once the relay list has loaded, so look the element up again if needed.
+  const myFp = (await textOf("#fingerprint")).split(/\s/)[0];
   log("identity", myFp);
 
   // The seed is in the secret store (checked by shape only: never printed).
@@ -188,6 +224,19 @@ try {
     log("microphone meter check skipped: no PulseAudio null sink (WZP_TEST_PULSE unset)");
   }
 
+  // Settings: the camera preview draws the camera (here the app's test pattern) in the
+  // settings card, and stops when asked.
+  if ((await findAll("#load-devices")).length > 0) await clickCss("#load-devices");
+  await waitFor("#camera-preview", "the camera picker", 15000);
+  await clickCss("#camera-preview");
+  await waitFor("#preview-area .video-tile", "the camera preview", 15000);
+  await sleep(2500);
+  await checkTile("#preview-area .video-tile", "02c-camera-preview", "the camera preview");
+  await clickCss("#camera-preview");
+  await waitFor("#camera-preview[aria-pressed=false]", "the preview to stop", 5000);
+  if ((await findAll("#preview-area")).length > 0) throw new Error("the preview area stays after stopping");
+  log("camera preview shown, then stopped");
+
   // Host on this computer, and use it.
   await click(await find("#host-start"));
   const hostFpEl = await waitFor("#host-fingerprint", "the embedded relay's fingerprint");
@@ -217,31 +266,12 @@ try {
   await shot("04-in-call");
 
   // Native video: the peer's test pattern, drawn by wgpu into the child window over the
-  // tile. The WebDriver screenshot shows only the page, so the X window is captured.
-  await waitFor(".video-tile", "a video tile", 30000);
+  // tile, and our own (the app's WZP_APP_VIDEO_IN pattern) in the self-view tile.
+  await waitFor(".video-tile:not(.self)", "a video tile", 30000);
+  await waitFor(".video-tile.self", "the self-view tile", 10000);
   await sleep(3000);
-  const [x, y, w, h] = await wd("POST", `${sess()}/execute/sync`, {
-    script: "const r = document.querySelector('.video-tile').getBoundingClientRect(); return [r.left, r.top, r.width, r.height].map(Math.round);",
-    args: [],
-  });
-  const tree = execFileSync("xwininfo", ["-root", "-tree"]).toString();
-  const winLine = tree.split("\n").find((l) => /"WZP"/.test(l) && /\d+x\d+\+/.test(l));
-  if (!winLine) throw new Error("the app's X window was not found");
-  const xid = winLine.trim().split(/\s+/)[0];
-  const winPng = join(out, "09-window-with-video.png");
-  execFileSync("import", ["-window", xid, winPng]);
-  const convert = existsSync("/usr/bin/convert") ? "/usr/bin/convert" : "convert";
-  const im = (...args) => execFileSync(convert, [winPng, ...args]).toString().trim();
-  const inset = 6;
-  const crop = `${w - 2 * inset}x${h - 2 * inset}+${x + inset}+${y + inset}`;
-  const colours = Number(im("-crop", crop, "+repage", "-format", "%k", "info:"));
-  // Pixels of the page's placeholder colour (#203060) inside the tile: the page shows
-  // through only where the native child does not draw.
-  const placeholder = Number(im("-crop", crop, "+repage", "-fill", "black", "+opaque", "#203060", "-fill", "white", "-opaque", "#203060", "-format", "%[fx:mean]", "info:"));
-  const pageBg = im("-format", `%[pixel:p{${Math.max(2, x - 40)},${y + Math.round(h / 2)}}]`, "info:");
-  log(`video tile ${w}x${h}+${x}+${y}: ${colours} colours, placeholder fraction ${placeholder.toFixed(3)}, page beside it ${pageBg}`);
-  if (!(colours > 200)) throw new Error(`the video tile does not show the test pattern (${colours} colours)`);
-  if (!(placeholder < 0.05)) throw new Error(`the video tile is mostly the page placeholder (${placeholder})`);
+  await checkTile(".video-tile:not(.self)", "09-window-with-video", "the peer's video tile");
+  await checkTile(".video-tile.self", "09a-window-self-view", "the self-view tile");
 
   // M mutes (keyboard shortcut); the peer's stats then show us muted.
   try {
@@ -299,6 +329,52 @@ try {
   await waitFor("#contacts-title", "the contact to be removed", 5000, async () => (await findAll(`#contacts-list li[data-fp="${goodFp}"]`)).length === 0);
   log("contacts: bad fingerprint refused, added, removed");
 
+  // Relays: the relay the call went through is listed with the key typed for it; a ping
+  // shows its round trip. The key typed for it is then changed to a wrong one (as if the
+  // relay had been replaced): the ping finds the key changed, the dialog shows both keys,
+  // and "Trust the new key" pins the real one again. A relay that does not answer says
+  // so, and is removed after a confirmation.
+  const relayItem = `#relays-list li[data-address="${relayAddr}"]`;
+  await waitFor(relayItem, "the used relay in the relay list", 10000);
+  await clickCss(`${relayItem} .ping-relay`);
+  await waitFor(`${relayItem}[data-ping=ok]`, "the relay's ping", 15000);
+  const pingWords = await textOf(`${relayItem}[data-ping=ok]`);
+  if (!/\d+ ms round trip/.test(pingWords) || !pingWords.includes(relayFp)) throw new Error(`relay entry after ping: ${pingWords}`);
+  log("relay ping:", pingWords.replace(/\s+/g, " "));
+  await type(await find("#relay-address"), "relay.example.org");
+  await clickCss("#add-relay");
+  if (!/HOST:PORT/.test(await textOf("#relay-error"))) throw new Error("no clear error for a relay address without a port");
+  const wrongKey = Array.from({ length: 32 }, () => "ab").join(":");
+  await type(await find("#relay-name"), "Home relay");
+  await type(await find("#relay-address"), relayAddr);
+  await type(await find("#relay-key"), wrongKey);
+  await clickCss("#add-relay");
+  await waitFor("#key-change[role=alertdialog]", "the key-change dialog", 15000);
+  const shownPinned = await textOf("#key-change-pinned");
+  const shownPresented = await textOf("#key-change-presented");
+  if (shownPinned !== wrongKey || shownPresented !== relayFp)
+    throw new Error(`key-change dialog shows pinned ${shownPinned}, presented ${shownPresented}`);
+  await shot("07c-relay-key-changed");
+  await clickCss("#key-change-trust");
+  await waitFor(`${relayItem}[data-ping=ok]`, "the relay to answer with its trusted key", 15000,
+    async (e) => (await text(e)).includes("Home relay"));
+  const savedRelay = JSON.parse(readFileSync(join(dataDir, "settings.json"), "utf8")).relays.find((r) => r.address === relayAddr);
+  if (savedRelay?.fingerprint !== relayFp) throw new Error(`settings.json keeps ${JSON.stringify(savedRelay)} after trusting the new key`);
+  log("relay key change: both keys shown, the trusted key saved");
+  const deadAddr = "127.0.0.1:9";
+  await type(await find("#relay-name"), "Old relay");
+  await type(await find("#relay-address"), deadAddr);
+  await clickCss("#add-relay");
+  const deadItem = `#relays-list li[data-address="${deadAddr}"]`;
+  await waitFor(`${deadItem}[data-ping=unreachable]`, "an unreachable relay to say so", 20000);
+  await shot("07d-relays");
+  await clickCss(`${deadItem} .remove-relay`);
+  await clickCss(`${deadItem} .confirm-remove-relay`);
+  await waitFor("#relays-title", "the relay to be removed", 5000, async () => (await findAll(deadItem)).length === 0);
+  const left = JSON.parse(readFileSync(join(dataDir, "settings.json"), "utf8")).relays.map((r) => r.address);
+  if (left.includes(deadAddr) || !left.includes(relayAddr)) throw new Error(`settings.json relays after removal: ${left}`);
+  log("relays: ping, bad address refused, key change trusted, unreachable shown, removed");
+
   // Incoming direct call: the app listens on the relay it hosts; a headless caller
   // dials the app's fingerprint, the app rings, Accept answers it.
   await waitFor("#listener-status[data-state=listening]", "the app to be reachable for calls", 20000);
@@ -313,6 +389,20 @@ try {
     c.stderr.on("data", (d) => (c.out += d));
     return c;
   };
+  // Push-to-talk on T, chosen in the settings by pressing the key.
+  await clickCss("#ptt-set");
+  await waitFor("#ptt-set[aria-pressed=true]", "the settings to wait for the push-to-talk key", 5000);
+  await press("t");
+  await waitFor("#ptt-set[data-key]:not([data-key=''])", "the push-to-talk key to be chosen", 5000);
+  await clickCss("#save-settings");
+  const waitSaved = Date.now() + 5000;
+  let pttSaved = null;
+  while (!pttSaved && Date.now() < waitSaved) {
+    pttSaved = JSON.parse(readFileSync(join(dataDir, "settings.json"), "utf8")).push_to_talk;
+    if (!pttSaved) await sleep(100);
+  }
+  if (!/^(KeyT|t)$/.test(pttSaved ?? "")) throw new Error(`settings.json push_to_talk: ${pttSaved}`);
+  log("push-to-talk key saved:", pttSaved);
   const caller = dialApp("e2e-caller");
   try {
     await waitFor("#incoming", "the incoming-call screen", 20000, async (e) => (await text(e)).includes("e2e-caller"));
@@ -366,6 +456,28 @@ try {
     await waitFor("#participants li[data-fp]", "the caller in the participant list", 30000,
       async (e) => (await text(e)).includes("e2e-caller"));
     await shot("11-answered");
+    // Push-to-talk: the answered call starts muted (the caller sees it); holding T opens
+    // the microphone, releasing it closes it again.
+    const callerSeesMuted = async (want, what) => {
+      const until = Date.now() + 15000;
+      for (;;) {
+        const all = [...caller.out.matchAll(/"muted":(true|false)/g)];
+        const last = all.length ? all[all.length - 1][1] === "true" : null;
+        if (last === want) return;
+        if (Date.now() > until) throw new Error(`${what}: the caller sees muted=${last}`);
+        await sleep(200);
+      }
+    };
+    const key = (type) => wd("POST", `${sess()}/actions`, { actions: [{ type: "key", id: "kb", actions: [{ type, value: "t" }] }] });
+    await callerSeesMuted(true, "push-to-talk before the key is held");
+    await key("keyDown");
+    await waitFor("#ptt-status[data-held=true]", "the app to show push-to-talk held", 5000);
+    await callerSeesMuted(false, "push-to-talk while the key is held");
+    await shot("11a-push-to-talk");
+    await key("keyUp");
+    await waitFor("#ptt-status[data-held=false]", "the app to show push-to-talk released", 5000);
+    await callerSeesMuted(true, "push-to-talk after the key is released");
+    log("push-to-talk: muted until T is held, open while held, muted after release (as the caller sees it)");
     // Live device switching is not exercised here: opening or looking up a sound device
     // during a call sometimes stalled the running capture (the peer then hears nothing
     // for 6 s and the call ends) or failed with "device not found" for a listed device,
@@ -532,7 +644,8 @@ try {
   // Restart: identity and history survive.
   await endSession();
   await newSession();
-  const fp2 = (await text(await waitFor("#fingerprint", "home after restart", 30000))).split(/\s/)[0];
+  await waitFor("#fingerprint", "home after restart", 30000);
+  const fp2 = (await textOf("#fingerprint")).split(/\s/)[0];
   if (fp2 !== myFp) throw new Error(`identity changed across restart: ${myFp} -> ${fp2}`);
   await waitFor("#recent-list li[data-target=e2e-room]", "history after restart", 5000);
   await shot("08-after-restart");

@@ -18,6 +18,8 @@ e2e_init e2e-out wzp-desktop wzp-cli
 APP="$TARGET/debug/wzp-desktop"
 WZP="$TARGET/debug/wzp"
 export WZP_DATA_DIR="$HARNESS_DIR/data" WZP_KEYRING_SERVICE="org.wzp.desktop.e2e"
+# No camera here: the app's "camera" is a test pattern (preview, self-view, sent video).
+export WZP_APP_VIDEO_IN="pattern:320x192@15"
 
 harness_start_xvfb "$OUT/xvfb.log"
 harness_start_keyring e2e-keyring

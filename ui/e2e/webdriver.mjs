@@ -32,7 +32,21 @@ export function webDriver({ base, app, out, tag, waitMs = 20000 }) {
     (await wd("POST", `${sess()}/elements`, { using: "css selector", value: css })).map(el);
   const text = (e) => wd("GET", `${sess()}/element/${e}/text`);
   const attr = (e, a) => wd("GET", `${sess()}/element/${e}/attribute/${a}`);
-  const click = (e) => wd("POST", `${sess()}/element/${e}/click`, {});
+  // WebDriver scrolls an element only just into view, where the sticky banners at the top
+  // can cover it ("element click intercepted"): then scroll it to the middle and click again.
+  const click = async (e) => {
+    try {
+      return await wd("POST", `${sess()}/element/${e}/click`, {});
+    } catch (err) {
+      if (!/click intercepted/.test(String(err.message))) throw err;
+      const r = await wd("GET", `${sess()}/element/${e}/rect`);
+      await wd("POST", `${sess()}/execute/sync`, {
+        script: `window.scrollTo(0, ${Number(r.y)} - window.innerHeight / 2);`,
+        args: [],
+      });
+      return wd("POST", `${sess()}/element/${e}/click`, {});
+    }
+  };
   const exec = (script) => wd("POST", `${sess()}/execute/sync`, { script, args: [] });
   async function type(e, t) {
     await wd("POST", `${sess()}/element/${e}/clear`, {});

@@ -6,6 +6,7 @@ import type { Contact } from "./contacts";
 import type { ListenerStatus, Offer, OfferEnded } from "./incoming";
 import type { Opened } from "./links";
 import type { StorageInfo } from "./passphrase";
+import type { PingResult, RelayView } from "./relays";
 import type { CallInfo, CallStats, EndReason, EngineEvent, VideoLayout } from "./state";
 
 export interface IdentityInfo {
@@ -24,11 +25,15 @@ export interface Settings {
   last_room: string | null;
   audio_input: string | null;
   audio_output: string | null;
+  /** Camera id, or null for the first camera. */
+  camera: string | null;
   theme: string;
   receive_calls: boolean;
   receive_relay: string | null;
   voice: VoiceSettings;
   call_notifications: boolean;
+  /** Push-to-talk key (KeyboardEvent.code), or null for an open microphone. */
+  push_to_talk: string | null;
 }
 
 /** Microphone processing stages (all on by default). */
@@ -114,6 +119,12 @@ export const api = {
   setContactVerified: (fingerprint: string, verified: boolean) =>
     invoke<Contact>("set_contact_verified", { fingerprint, verified }),
   removeContact: (fingerprint: string) => invoke<void>("remove_contact", { fingerprint }),
+  relayList: () => invoke<RelayView[]>("relay_list"),
+  relayAdd: (name: string, address: string, fingerprint: string | null) =>
+    invoke<RelayView[]>("relay_add", { name, address, fingerprint }),
+  relayRemove: (address: string) => invoke<RelayView[]>("relay_remove", { address }),
+  relayTrust: (address: string, fingerprint: string) => invoke<RelayView[]>("relay_trust", { address, fingerprint }),
+  relayPing: (address: string) => invoke<PingResult>("relay_ping", { address }),
   hangUp: () => invoke<void>("hang_up"),
   mute: (on: boolean) => invoke<void>("mute", { on }),
   camera: (on: boolean) => invoke<void>("camera", { on }),
@@ -127,6 +138,9 @@ export const api = {
   hostStop: () => invoke<void>("host_stop"),
   clearHistory: () => invoke<void>("clear_history"),
   listAudioDevices: () => invoke<Device[]>("list_audio_devices"),
+  listCameras: () => invoke<Camera[]>("list_cameras"),
+  cameraPreviewStart: (id: string | null) => invoke<number>("camera_preview_start", { id }),
+  cameraPreviewStop: () => invoke<void>("camera_preview_stop"),
   /** Starts the settings screen's microphone test; its number is in its `mic-level` events. */
   micTestStart: (id: string | null) => invoke<number>("mic_test_start", { id }),
   micTestStop: () => invoke<void>("mic_test_stop"),
@@ -143,6 +157,22 @@ export interface MicLevelEvent {
   peak?: number;
   stopped: boolean;
   error: string | null;
+}
+
+/** A camera as the settings list it. */
+export interface Camera {
+  id: string;
+  name: string;
+}
+
+/** The camera preview stopped on its own (error says why) or as asked. */
+export interface PreviewStopped {
+  preview: number;
+  error: string | null;
+}
+
+export function onPreviewStopped(f: (e: PreviewStopped) => void): Promise<UnlistenFn> {
+  return listen<PreviewStopped>("camera-preview-stopped", (m) => f(m.payload));
 }
 
 export function onMicLevel(f: (e: MicLevelEvent) => void): Promise<UnlistenFn> {

@@ -14,13 +14,16 @@ import {
   onListenerState,
   onNotificationAction,
   onMicLevel,
+  onPreviewStopped,
   onTrayAction,
   type AppStatus,
+  type Camera,
   type Device,
   type HostInfo,
 } from "./api";
 import { callerName, historyTitle, listenerText, offerEndedNotice, type ListenerStatus, type Offer } from "./incoming";
 import { checkAnswers, pickPositions, splitPhrase } from "./confirm";
+import { checkNewRelay, keyForDisplay, pingText, type PingState, type RelayView } from "./relays";
 import { applyMicLevel, deviceOptions, micLevelText, micTestIdle, type MicTest } from "./devices";
 import { checkNewContact, defaultContactName, findContact, type Contact } from "./contacts";
 import {
@@ -45,6 +48,7 @@ import {
   type PassphraseProblem,
 } from "./passphrase";
 import { shortcutFor } from "./shortcuts";
+import { isPttKey, micMuted, pttKeyName, pttKeyOf, RELEASE_DELAY_MS } from "./ptt";
 import { linkForm, type Link, type Opened } from "./links";
 import {
   applyEvent,
@@ -108,6 +112,23 @@ const model: {
   micTestStarting: boolean;
   /** The test sound is playing (its button waits). */
   soundPlaying: boolean;
+  /** The relay list (null until loaded), each relay's last ping, the address whose
+   * removal waits for confirmation, why the last "add relay" was refused, and a
+   * changed relay key waiting for the user's decision. */
+  relays: RelayView[] | null;
+  pings: Record<string, PingState>;
+  relayRemoving: string | null;
+  relayError: string | null;
+  keyChange: { address: string; name: string; pinned: string; presented: string } | null;
+  /** The settings card waits for the push-to-talk key to be pressed; the key chosen
+   * but not saved yet (null: off; undefined: as saved). */
+  pttCapture: boolean;
+  draftPtt: string | null | undefined;
+  /** Cameras (null until listed), the camera picked but not saved ("" is the first
+   * one; undefined: as saved), and the running camera preview's number. */
+  cameras: Camera[] | null;
+  draftCamera: string | undefined;
+  preview: number | null;
 } = {
   screen: { name: "loading" },
   status: null,
@@ -128,6 +149,16 @@ const model: {
   micTest: micTestIdle,
   micTestStarting: false,
   soundPlaying: false,
+  relays: null,
+  pings: {},
+  relayRemoving: null,
+  relayError: null,
+  keyChange: null,
+  pttCapture: false,
+  draftPtt: undefined,
+  cameras: null,
+  draftCamera: undefined,
+  preview: null,
 };
 
 function contactList(): Contact[] {
@@ -316,14 +347,59 @@ function incomingScreen(o: Offer): HTMLElement {
   );
 }
 
+/** The running call's microphone: the user's own mute (button, M, tray), whether the
+ * push-to-talk key is held, and the state last sent to the engine. */
+const mic = {
+  userMuted: false,
+  held: false,
+  sent: false,
+  release: undefined as ReturnType<typeof setTimeout> | undefined,
+};
+
+function pttKey(): string | null {
+  return model.status?.settings.push_to_talk ?? null;
+}
+
+/** Sends the microphone state that the user's mute and push-to-talk ask for, if it
+ * differs from what was sent last. */
+function applyMic(): void {
+  const c = model.call;
+  if (!c || isOver(c)) return;
+  const want = micMuted(mic.userMuted, pttKey(), mic.held);
+  if (want === mic.sent) return;
+  mic.sent = want;
+  api.mute(want).then(() => {
+    if (model.call) model.call = setMuted(model.call, want);
+    render();
+  }, (e) => {
+    mic.sent = !want;
+    showError(e);
+  });
+}
+
 function toggleMute(): void {
   const c = model.call;
   if (!c || isOver(c)) return;
-  const on = !c.muted;
-  api.mute(on).then(() => {
-    if (model.call) model.call = setMuted(model.call, on);
+  mic.userMuted = !mic.userMuted;
+  applyMic();
+  render();
+}
+
+/** The push-to-talk key went down (true) or up (false) in the call. */
+function pttHeld(down: boolean): void {
+  clearTimeout(mic.release);
+  if (down) {
+    if (mic.held) return;
+    mic.held = true;
+    applyMic();
     render();
-  }, showError);
+  } else if (mic.held) {
+    mic.release = setTimeout(() => {
+      mic.held = false;
+      applyMic();
+      render();
+    }, RELEASE_DELAY_MS);
+  }
 }
 
 function toggleCamera(): void {
@@ -625,8 +701,11 @@ function enterCall(info: Awaited<ReturnType<typeof api.joinRoom>>): void {
   for (const e of early) if (e.callNo === info.call_no) v = applyEvent(v, e.ev);
   early = [];
   stopMicTest();
+  model.preview = null;
   model.backupWords = null;
   model.call = v;
+  clearTimeout(mic.release);
+  Object.assign(mic, { userMuted: false, held: false, sent: v.muted });
   model.screen = { name: "call" };
   const st = model.status?.settings;
   model.callDevices = { input: st?.audio_input ?? null, output: st?.audio_output ?? null, note: null };
@@ -635,7 +714,13 @@ function enterCall(info: Awaited<ReturnType<typeof api.joinRoom>>): void {
   }
 }
 
+let relaysRequested = false;
+
 function home(): HTMLElement {
+  if (!relaysRequested) {
+    relaysRequested = true;
+    queueMicrotask(loadRelays);
+  }
   const st = model.status;
   const settings = st?.settings;
   const lastRelay = settings?.relays[0];
@@ -682,6 +767,7 @@ function home(): HTMLElement {
   return h(
     "main",
     { class: "home", "aria-label": s.appName },
+    model.keyChange ? keyChangeDialog(model.keyChange) : null,
     h(
       "section",
       { class: "card", "aria-labelledby": "me-title" },
@@ -701,6 +787,7 @@ function home(): HTMLElement {
       ),
     ),
     contactsCard(),
+    relaysCard(),
     h(
       "form",
       { class: "card", "aria-labelledby": "join-title", onsubmit: join },
@@ -746,6 +833,142 @@ function home(): HTMLElement {
         : null,
     ),
     settingsCard(),
+  );
+}
+
+/** Loads the relay list. Nothing is pinged on its own: a ping tells the relay's
+ * operator this computer's address, so it happens only when the user asks (or adds a
+ * relay, or a call through it found its key changed). */
+function loadRelays(): void {
+  api.relayList().then((list) => {
+    model.relays = list;
+    render();
+  }, showError);
+}
+
+function relayName(address: string): string {
+  return model.relays?.find((r) => r.address === address)?.name ?? address;
+}
+
+/** Pings one relay; a changed key opens the key-change dialog. */
+function pingRelay(address: string): void {
+  model.pings = { ...model.pings, [address]: { status: "pinging" } };
+  render();
+  api.relayPing(address).then((r) => {
+    model.pings = { ...model.pings, [address]: r };
+    if (r.status === "key_changed") {
+      model.keyChange = { address, name: relayName(address), pinned: r.pinned, presented: r.presented };
+      render();
+      // The decision comes first: move the focus (and the view) to it.
+      document.getElementById("key-change-keep")?.focus();
+    } else if (r.status === "ok" && r.first_use) {
+      // Its key is pinned now: show it in the list.
+      api.relayList().then((list) => { model.relays = list; render(); }, showError);
+    }
+    render();
+  }, (e) => {
+    model.pings = { ...model.pings, [address]: { status: "idle" } };
+    showError(e);
+  });
+}
+
+function keyChangeDialog(k: NonNullable<typeof model.keyChange>): HTMLElement {
+  const close = () => { model.keyChange = null; render(); };
+  return h(
+    "section",
+    { id: "key-change", class: "card warning", role: "alertdialog", "aria-labelledby": "key-change-title", "aria-describedby": "key-change-body" },
+    h("h2", { id: "key-change-title" }, s.relayKeyChangedTitle(k.name)),
+    h("p", { id: "key-change-body" }, s.relayKeyChangedBody),
+    h("dl", {},
+      h("dt", {}, s.relayKeyPinned), h("dd", { class: "mono small", id: "key-change-pinned" }, keyForDisplay(k.pinned)),
+      h("dt", {}, s.relayKeyPresented), h("dd", { class: "mono small", id: "key-change-presented" }, keyForDisplay(k.presented)),
+    ),
+    h("div", { class: "row" },
+      h("button", { id: "key-change-keep", class: "primary", onclick: close }, s.relayKeepOld),
+      h("button", { id: "key-change-trust", onclick: () => guarded(async () => {
+        model.relays = await api.relayTrust(k.address, k.presented);
+        model.keyChange = null;
+        addBanner({ text: s.relayTrusted(k.name), kind: "info" });
+        pingRelay(k.address);
+      }) }, s.relayTrustNew),
+    ),
+  );
+}
+
+function relaysCard(): HTMLElement {
+  const list = model.relays ?? [];
+  const add = (e: Event) => {
+    e.preventDefault();
+    const name = value("relay-name");
+    const address = value("relay-address");
+    const key = value("relay-key");
+    model.relayError = checkNewRelay(name, address, key);
+    if (model.relayError) return render();
+    guarded(async () => {
+      model.relays = await api.relayAdd(name, address, key || null);
+      for (const id of ["relay-name", "relay-address", "relay-key"]) {
+        const el = document.getElementById(id) as HTMLInputElement | null;
+        if (el) el.value = "";
+      }
+      pingRelay(address.trim());
+    });
+  };
+  const use = (r: RelayView) => {
+    const relay = document.getElementById("relay-input") as HTMLInputElement | null;
+    const fp = document.getElementById("relay-fp-input") as HTMLInputElement | null;
+    if (relay) relay.value = r.address;
+    if (fp) fp.value = r.pin === "typed" ? (r.fingerprint ?? "") : "";
+    relay?.focus();
+  };
+  const pinText = (r: RelayView) => (r.pin === "typed" ? s.relayPinTyped : r.pin === "first_use" ? s.relayPinFirstUse : s.relayPinNone);
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "relays-title" },
+    h("h2", { id: "relays-title" }, s.relaysTitle),
+    list.length === 0
+      ? h("p", {}, s.relaysEmpty)
+      : h(
+          "ul",
+          { id: "relays-list", class: "contacts" },
+          ...list.map((r) => {
+            const p = model.pings[r.address] ?? { status: "idle" };
+            const removing = model.relayRemoving === r.address;
+            return h(
+              "li",
+              { "data-address": r.address, "data-ping": p.status, "data-pin": r.pin },
+              h("strong", {}, r.name),
+              r.name !== r.address ? h("span", { class: "mono small" }, ` ${r.address}`) : null,
+              h("div", { class: "small" }, pinText(r)),
+              r.fingerprint ? h("div", { class: "mono small relay-key" }, r.fingerprint) : null,
+              h("div", { class: `small relay-ping${p.status === "key_changed" || p.status === "unreachable" ? " error" : ""}`, role: "status" }, pingText(p)),
+              removing
+                ? h("div", { class: "row", role: "group", "aria-label": s.relayRemoveConfirm(r.name) },
+                    h("span", { class: "small" }, s.relayRemoveConfirm(r.name)),
+                    h("button", { class: "small confirm-remove-relay", onclick: () => guarded(async () => {
+                      model.relays = await api.relayRemove(r.address);
+                      model.relayRemoving = null;
+                      const { [r.address]: _gone, ...rest } = model.pings;
+                      model.pings = rest;
+                    }) }, s.remove),
+                    h("button", { class: "small", onclick: () => { model.relayRemoving = null; render(); } }, s.cancel),
+                  )
+                : h("div", { class: "row" },
+                    h("button", { class: "small use-relay", "aria-label": s.relayUse(r.name), onclick: () => use(r) }, s.use),
+                    h("button", { class: "small ping-relay", "aria-label": s.relayPing(r.name), disabled: p.status === "pinging", onclick: () => pingRelay(r.address) }, s.ping),
+                    h("button", { class: "small remove-relay", "aria-label": s.relayRemove(r.name), onclick: () => { model.relayRemoving = r.address; render(); } }, s.remove),
+                  ),
+            );
+          }),
+        ),
+    h(
+      "form",
+      { class: "row", onsubmit: add, "aria-label": s.addRelay },
+      field("relay-name", s.relayNameLabel, { maxlength: 64, autocomplete: "off" }),
+      field("relay-address", s.relayAddressLabel, { placeholder: "relay.example.org:4433", spellcheck: "false", autocomplete: "off" }),
+      field("relay-key", s.relayKeyLabel, { spellcheck: "false", autocomplete: "off" }),
+      h("button", { id: "add-relay", type: "submit" }, s.addRelay),
+    ),
+    model.relayError ? h("p", { id: "relay-error", class: "error", role: "alert" }, model.relayError) : null,
   );
 }
 
@@ -938,6 +1161,51 @@ function deviceFields(devs: Device[]): HTMLElement {
   );
 }
 
+function pickedCamera(): string {
+  return model.draftCamera ?? model.status?.settings.camera ?? "";
+}
+
+function startPreview(): void {
+  guarded(async () => {
+    model.preview = await api.cameraPreviewStart(pickedCamera() || null);
+  }).then(() => {
+    // The picture is drawn over the preview area only where it is on screen.
+    document.getElementById("preview-area")?.scrollIntoView({ block: "nearest" });
+    reportVideoLayout();
+  });
+}
+
+function stopPreview(): void {
+  if (model.preview === null) return;
+  model.preview = null;
+  api.cameraPreviewStop().catch((e) => console.warn("camera preview", e));
+}
+
+/** The camera picker and its preview (drawn natively over #preview-area, like call video). */
+function cameraFields(): HTMLElement {
+  const cams = model.cameras ?? [];
+  const running = model.preview !== null;
+  const pick = (e: Event) => {
+    model.draftCamera = (e.target as HTMLSelectElement).value;
+    if (running) startPreview();
+  };
+  return h("div", {},
+    cams.length === 0 ? h("p", { id: "no-camera" }, s.noCameras) : null,
+    h("div", { class: "row" },
+      select("camera-select", s.cameraLabel, [["", s.firstCamera], ...cams.map((c): [string, string] => [c.id, c.name])], pickedCamera(), pick),
+      h("button", {
+        type: "button",
+        id: "camera-preview",
+        "aria-pressed": String(running),
+        onclick: () => (running ? (stopPreview(), render()) : startPreview()),
+      }, running ? s.previewStop : s.previewStart)),
+    running
+      ? h("div", { id: "preview-area", class: "video-area n1", role: "img", "aria-label": s.previewArea },
+          h("div", { class: "video-tile self", "data-participant": 0 }))
+      : null,
+  );
+}
+
 function checkbox(id: string, label: string, on: boolean): HTMLElement {
   return h("div", { class: "check" },
     h("input", { type: "checkbox", id, checked: on }),
@@ -947,6 +1215,25 @@ function checkbox(id: string, label: string, on: boolean): HTMLElement {
 /** Whether checkbox `id` is ticked (`fallback` when it is not on screen). */
 function checked(id: string, fallback: boolean): boolean {
   return (document.getElementById(id) as HTMLInputElement | null)?.checked ?? fallback;
+}
+
+/** The push-to-talk key: a button that waits for the key to use, and one to turn it off. */
+function pttField(key: string | null): HTMLElement {
+  return h("div", { class: "field", role: "group", "aria-labelledby": "ptt-label" },
+    h("span", { id: "ptt-label" }, s.pttLabel),
+    h("div", { class: "row" },
+      h("button", {
+        type: "button",
+        id: "ptt-set",
+        "data-key": key ?? "",
+        "aria-pressed": String(model.pttCapture),
+        onclick: () => { model.pttCapture = !model.pttCapture; render(); },
+      }, model.pttCapture ? s.pttPressKey : key ? s.pttKeyIs(pttKeyName(key)) : s.pttOff),
+      key
+        ? h("button", { type: "button", id: "ptt-off", onclick: () => { model.draftPtt = null; model.pttCapture = false; render(); } }, s.pttTurnOff)
+        : null,
+    ),
+    h("p", { class: "hint" }, s.pttHint));
 }
 
 function settingsCard(): HTMLElement {
@@ -961,6 +1248,7 @@ function settingsCard(): HTMLElement {
       ...cur,
       audio_input: devs ? pick("mic-select") || null : cur.audio_input,
       audio_output: devs ? pick("speaker-select") || null : cur.audio_output,
+      camera: model.draftCamera === undefined ? cur.camera : model.draftCamera || null,
       theme: pick("theme-select") || "system",
       receive_calls: (document.getElementById("receive-calls") as HTMLInputElement | null)?.checked ?? cur.receive_calls,
       receive_relay: value("receive-relay") || null,
@@ -970,6 +1258,7 @@ function settingsCard(): HTMLElement {
         noise_suppression: checked("voice-ns", cur.voice.noise_suppression),
         gain_control: checked("voice-agc", cur.voice.gain_control),
       },
+      push_to_talk: model.draftPtt === undefined ? cur.push_to_talk : model.draftPtt,
     };
     if (next.receive_relay && !isRelayAddress(next.receive_relay)) {
       showError({ kind: "invalid_input", message: `relay: “${next.receive_relay}” is not HOST:PORT` });
@@ -979,6 +1268,8 @@ function settingsCard(): HTMLElement {
       await api.saveSettings(next);
       if (model.status) model.status.settings = next;
       model.draftDevices = {};
+      model.draftPtt = undefined;
+      model.draftCamera = undefined;
       applyTheme(next.theme);
       model.settingsNote = s.saved;
     });
@@ -989,13 +1280,18 @@ function settingsCard(): HTMLElement {
     h("h2", { id: "settings-title" }, s.settingsTitle),
     devs
       ? deviceFields(devs)
-      : h("button", { type: "button", id: "load-devices", onclick: () => guarded(async () => { model.devices = await api.listAudioDevices(); }) }, s.loadDevices),
+      : h("button", { type: "button", id: "load-devices", onclick: () => guarded(async () => {
+          model.devices = await api.listAudioDevices();
+          model.cameras = await api.listCameras();
+        }) }, s.loadDevices),
+    devs ? cameraFields() : null,
     h("fieldset", { class: "field" },
       h("legend", {}, s.voiceLegend),
       checkbox("voice-aec", s.echoCancellationLabel, st?.voice.echo_cancellation ?? true),
       checkbox("voice-ns", s.noiseSuppressionLabel, st?.voice.noise_suppression ?? true),
       checkbox("voice-agc", s.gainControlLabel, st?.voice.gain_control ?? true),
       h("p", { class: "hint" }, s.voiceHint)),
+    pttField(model.draftPtt === undefined ? (st?.push_to_talk ?? null) : model.draftPtt),
     select("theme-select", s.themeLabel, Object.entries(s.themes), st?.theme ?? "system"),
     h("div", { class: "field check" },
       h("input", { type: "checkbox", id: "receive-calls", checked: st?.receive_calls ?? true }),
@@ -1021,6 +1317,9 @@ function settingsCard(): HTMLElement {
 
 /** Back to home after a call, with settings (remembered relay and room) reloaded. */
 function backHome(): void {
+  const ended = model.call;
+  if (ended?.endReason?.reason === "relay_key_changed") pingRelay(ended.info.relay);
+  else if (ended) api.relayList().then((list) => { model.relays = list; render(); }, showError);
   model.call = null;
   model.screen = { name: "home" };
   render();
@@ -1113,14 +1412,20 @@ function callScreen(c: CallView): HTMLElement {
   );
   const verify = c.participants.filter((p) => p.shortCode);
   const withVideo = videoParticipants(c);
-  const video = withVideo.length
+  // Our own picture (self-view) comes last, while the camera is on.
+  const selfView = !isOver(c) && c.info.video && c.camera;
+  const tiles = withVideo.length + (selfView ? 1 : 0);
+  const video = tiles
     ? h(
         "section",
         { class: "card", "aria-label": s.videoTitle },
         // The pictures are drawn natively over #video-area (not by the page); names sit below.
-        h("div", { id: "video-area", class: `video-area n${Math.min(withVideo.length, 4)}` },
-          ...withVideo.map((p) => h("div", { class: "video-tile", "data-participant": p.id, role: "img", "aria-label": s.videoOf(displayName(p, shortFingerprint)) }))),
-        h("div", { class: "video-names" }, ...withVideo.map((p) => h("span", {}, displayName(p, shortFingerprint)))),
+        h("div", { id: "video-area", class: `video-area n${Math.min(tiles, 4)}` },
+          ...withVideo.map((p) => h("div", { class: "video-tile", "data-participant": p.id, role: "img", "aria-label": s.videoOf(displayName(p, shortFingerprint)) })),
+          selfView ? h("div", { class: "video-tile self", "data-participant": 0, role: "img", "aria-label": s.selfView }) : null),
+        h("div", { class: "video-names" },
+          ...withVideo.map((p) => h("span", {}, displayName(p, shortFingerprint))),
+          selfView ? h("span", {}, s.you) : null),
       )
     : null;
   return h(
@@ -1133,13 +1438,17 @@ function callScreen(c: CallView): HTMLElement {
     h(
       "div",
       { class: "controls", role: "toolbar", "aria-label": "Call controls" },
-      h("button", { id: "mute-button", "aria-pressed": String(c.muted), "aria-keyshortcuts": "M", disabled: over, onclick: toggleMute }, c.muted ? s.unmute : s.mute),
+      h("button", { id: "mute-button", "aria-pressed": String(mic.userMuted), "aria-keyshortcuts": "M", disabled: over, onclick: toggleMute }, mic.userMuted ? s.unmute : s.mute),
       h("button", { id: "camera-button", "aria-pressed": String(c.camera), "aria-keyshortcuts": "V", disabled: over || !c.info.video, title: c.info.video ? undefined : s.noCamera, onclick: toggleCamera }, c.camera ? s.cameraOff : s.cameraOn),
       over
         ? h("button", { id: "back-home", class: "primary", onclick: backHome }, s.back)
         : h("button", { id: "hangup-button", class: "danger", "aria-keyshortcuts": "Control+E", onclick: hangUp }, s.hangUp),
       h("button", { id: "stats-toggle", "aria-expanded": String(model.showStats), onclick: () => { model.showStats = !model.showStats; render(); } }, model.showStats ? s.hideStats : s.showStats),
     ),
+    pttKey() && !over
+      ? h("p", { id: "ptt-status", role: "status", "data-held": String(mic.held), class: mic.held ? "speaking" : "hint" },
+          mic.userMuted ? s.pttMuted : mic.held ? s.pttTalking(pttKeyName(pttKey() ?? "")) : s.pttIdle(pttKeyName(pttKey() ?? "")))
+      : null,
     h("p", { class: "hint" }, s.shortcutsHint),
     callDevicesCard(over),
     verify.length > 0
@@ -1363,7 +1672,11 @@ function rectOf(el: Element): Box {
 
 /** Tells the shell where the video area and tiles are (only when that changed). */
 function reportVideoLayout(): void {
-  const area = model.screen.name === "call" ? document.getElementById("video-area") : null;
+  const area = model.screen.name === "call"
+    ? document.getElementById("video-area")
+    : model.preview !== null && !model.incoming
+      ? document.getElementById("preview-area")
+      : null;
   const layout: VideoLayout = area
     ? {
         area: rectOf(area),
@@ -1396,14 +1709,60 @@ document.addEventListener("keydown", (e) => {
     }
     return;
   }
+  if (model.pttCapture) {
+    e.preventDefault();
+    // Its key-up must not press the focused button (Space and Enter activate buttons).
+    swallowKeyUp = true;
+    if (e.key === "Escape") {
+      model.pttCapture = false;
+      model.settingsNote = null;
+    } else {
+      const k = pttKeyOf(e);
+      if (k) {
+        model.draftPtt = k;
+        model.pttCapture = false;
+        model.settingsNote = null;
+      } else model.settingsNote = s.pttReserved;
+    }
+    render();
+    return;
+  }
   if (model.screen.name !== "call") return;
   const t = e.target as HTMLElement | null;
+  const typing = t?.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t?.tagName ?? "");
+  if (!typing && isPttKey(pttKey(), e)) {
+    e.preventDefault();
+    if (!e.repeat) pttHeld(true);
+    return;
+  }
   const action = shortcutFor({ key: e.key, ctrlKey: e.ctrlKey, metaKey: e.metaKey, altKey: e.altKey, targetTag: t?.tagName, editable: t?.isContentEditable });
   if (!action) return;
   e.preventDefault();
   if (action === "mute") toggleMute();
   else if (action === "camera") toggleCamera();
   else hangUp();
+});
+
+let swallowKeyUp = false;
+document.addEventListener("keyup", (e) => {
+  if (swallowKeyUp) {
+    swallowKeyUp = false;
+    e.preventDefault();
+    return;
+  }
+  if (model.screen.name === "call" && isPttKey(pttKey(), e)) {
+    e.preventDefault();
+    pttHeld(false);
+  }
+});
+// Key-up events do not reach a window that lost the focus: release the key then.
+window.addEventListener("blur", () => {
+  if (mic.held) {
+    clearTimeout(mic.release);
+    mic.held = false;
+    applyMic();
+    render();
+  }
 });
 
 onCallEvent((callNo, ev) => {
@@ -1432,6 +1791,12 @@ onCallEnded((e) => {
 });
 
 onAppError((e) => showError(e));
+onPreviewStopped((e) => {
+  if (model.preview !== e.preview) return;
+  model.preview = null;
+  if (e.error) addBanner({ text: s.previewEnded, detail: e.error, kind: "warning" });
+  render();
+});
 onMicLevel((e) => {
   const before = model.micTest;
   model.micTest = applyMicLevel(before, e);

@@ -63,6 +63,8 @@ export interface CallInfo {
   relay: string;
   /** Whether the call has a video source (else the camera button is disabled). */
   video: boolean;
+  /** The microphone starts muted (push-to-talk). */
+  muted?: boolean;
 }
 
 export interface CallView {
@@ -87,7 +89,7 @@ export function newCall(info: CallInfo): CallView {
     endReason: null,
     participants: [],
     localLevel: 0,
-    muted: false,
+    muted: info.muted ?? false,
     camera: info.video,
     stats: null,
     relayFingerprint: null,

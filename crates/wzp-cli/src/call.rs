@@ -139,38 +139,65 @@ pub struct DemoArgs {
     json: bool,
 }
 
-fn relay_config(a: &RelayArgs) -> Result<(RelayConfig, Option<PinFile>), CliError> {
-    use std::net::ToSocketAddrs;
-    let addr: SocketAddr = a
-        .relay
-        .to_socket_addrs()
-        .map_err(|e| CliError::Usage(format!("--relay {}: {e}", a.relay)))?
-        .next()
-        .ok_or_else(|| CliError::Usage(format!("--relay {}: no address", a.relay)))?;
-    let (trust, pins) = match &a.relay_fingerprint {
-        Some(f) => (
-            Trust::Pinned(
-                RelayFingerprint::parse(f)
-                    .map_err(|e| CliError::Usage(format!("--relay-fingerprint: {e}")))?,
-            ),
-            None,
-        ),
-        None => match pin_path() {
-            Some(path) => {
-                let store = wzp_transport::PinStore::load(&path)?;
-                let trust = store.trust_for(&a.relay)?;
-                let first_use = matches!(trust, Trust::FirstUse);
-                (
-                    trust,
-                    first_use.then(|| PinFile {
-                        store,
-                        relay: a.relay.clone(),
-                    }),
-                )
-            }
-            None => (Trust::FirstUse, None),
-        },
+/// `wzp ping`.
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// Relay address, HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    relay: String,
+    /// The relay's certificate fingerprint. Without it the pin file decides: a pinned
+    /// relay must present its pinned key; one never seen before is pinned now.
+    #[arg(long, value_name = "FP")]
+    relay_fingerprint: Option<String>,
+    /// Seconds to wait for the handshake and for each pong.
+    #[arg(long, default_value_t = 4.0)]
+    wait: f64,
+}
+
+/// Runs `wzp ping`: connects (no identity, no room), pings three times, prints the key
+/// the relay presented and the round trip; a changed key or no answer is an error.
+pub async fn run_ping(args: PingArgs) -> Result<(), CliError> {
+    if !(args.wait > 0.0 && args.wait <= 60.0) {
+        return Err(CliError::Usage(format!(
+            "--wait {}: give seconds between 0 and 60",
+            args.wait
+        )));
+    }
+    let (addr, trust, pins) = relay_trust(&args.relay, args.relay_fingerprint.as_deref())?;
+    let bind = if addr.is_ipv6() {
+        SocketAddr::from(([0u16; 8], 0))
+    } else {
+        SocketAddr::from(([0, 0, 0, 0], 0))
     };
+    let endpoint = wzp_transport::client_endpoint(bind)?;
+    let report = wzp_transport::probe(
+        &endpoint,
+        addr,
+        &wzp_engine::RelayConfig::server_name_of(&args.relay),
+        &trust,
+        &wzp_transport::TransportParams::default(),
+        Duration::from_secs_f64(args.wait),
+    )
+    .await?;
+    println!(
+        "relay {} answered: key {}, handshake {:.1} ms, round trip {:.2} ms (median of {})",
+        args.relay,
+        report.relay,
+        report.handshake.as_secs_f64() * 1e3,
+        report.rtt.as_secs_f64() * 1e3,
+        wzp_transport::probe::PINGS
+    );
+    if let Some(mut p) = pins {
+        p.store.pin(&p.relay, report.relay)?;
+        println!(
+            "first contact: its key is now pinned; compare it with the one its operator gave you"
+        );
+    }
+    Ok(())
+}
+
+fn relay_config(a: &RelayArgs) -> Result<(RelayConfig, Option<PinFile>), CliError> {
+    let (addr, trust, pins) = relay_trust(&a.relay, a.relay_fingerprint.as_deref())?;
     let server_name = wzp_engine::RelayConfig::server_name_of(&a.relay);
     Ok((
         RelayConfig {
@@ -181,6 +208,45 @@ fn relay_config(a: &RelayArgs) -> Result<(RelayConfig, Option<PinFile>), CliErro
         },
         pins,
     ))
+}
+
+/// The relay's address and how to trust it: the fingerprint given, else the pin file
+/// (pinned if known; first use, with the file to pin into, if not).
+fn relay_trust(
+    relay: &str,
+    fingerprint: Option<&str>,
+) -> Result<(SocketAddr, Trust, Option<PinFile>), CliError> {
+    use std::net::ToSocketAddrs;
+    let addr: SocketAddr = relay
+        .to_socket_addrs()
+        .map_err(|e| CliError::Usage(format!("--relay {relay}: {e}")))?
+        .next()
+        .ok_or_else(|| CliError::Usage(format!("--relay {relay}: no address")))?;
+    let (trust, pins) = match fingerprint {
+        Some(f) => (
+            Trust::Pinned(
+                RelayFingerprint::parse(f)
+                    .map_err(|e| CliError::Usage(format!("--relay-fingerprint: {e}")))?,
+            ),
+            None,
+        ),
+        None => match pin_path() {
+            Some(path) => {
+                let store = wzp_transport::PinStore::load(&path)?;
+                let trust = store.trust_for(relay)?;
+                let first_use = matches!(trust, Trust::FirstUse);
+                (
+                    trust,
+                    first_use.then(|| PinFile {
+                        store,
+                        relay: relay.to_string(),
+                    }),
+                )
+            }
+            None => (Trust::FirstUse, None),
+        },
+    };
+    Ok((addr, trust, pins))
 }
 
 /// A relay trusted on first use, to pin once its fingerprint is known.

@@ -47,6 +47,8 @@ enum Command {
     Listen(call::ListenArgs),
     /// A relay and two participants in one process, printing live stats.
     Demo(call::DemoArgs),
+    /// Check a relay: is it up, which key does it present, what is the round trip.
+    Ping(call::PingArgs),
 }
 
 /// The async runtime for the network subcommands.
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
         Command::Call(args) => runtime().and_then(|rt| rt.block_on(call::run_call(args))),
         Command::Listen(args) => runtime().and_then(|rt| rt.block_on(call::run_listen(args))),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(call::run_demo(args))),
+        Command::Ping(args) => runtime().and_then(|rt| rt.block_on(call::run_ping(args))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -53,6 +53,34 @@ fn relay_starts_prints_fingerprint_carries_media_and_stops_on_sigterm() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("relay key changed"));
+    // `wzp ping`: the key and the round trip; a wrong pin is refused by name; with no
+    // fingerprint the relay is pinned on first contact in the pin file.
+    let ping = |extra: &[&str]| {
+        wzp()
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .args(["ping", "--relay", &addr])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = ping(&["--relay-fingerprint", &fp]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&fp) && said.contains(" ms (median of 3)"),
+        "{said}"
+    );
+    let out = ping(&["--relay-fingerprint", &bad]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("relay key changed"));
+    let first = ping(&[]);
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stdout).contains("first contact"));
+    let pins = std::fs::read_to_string(dir.join("config/wzp/relays.json")).unwrap();
+    assert!(pins.contains(&fp), "{pins}");
+    let again = ping(&[]);
+    assert!(again.status.success());
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("first contact"));
     // SIGTERM: a graceful exit.
     let status = Command::new("kill")
         .args(["-TERM", &relay.id().to_string()])

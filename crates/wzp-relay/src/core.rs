@@ -620,8 +620,12 @@ impl RelayCore {
             .find(|(id, c)| c.state == CallState::Active && call_room(id) == room_id)
             .map(|(id, c)| (*id, [c.caller_fp, c.callee_fp]));
         let acl = call.map(|(_, acl)| acl);
+        // One identity, one place in a room: a connection of this identity already in
+        // the room is its own old connection (the client reconnected before the relay
+        // noticed the old one die), which would otherwise linger as a silent ghost
+        // participant until QUIC's idle timeout.
+        self.evict_stale(room_id, fp, session);
         if let Some((call_id, _)) = call.filter(|(_, parties)| parties.contains(&fp)) {
-            self.evict_stale(room_id, fp, session);
             self.reattach(call_id, fp, session);
         }
         let room_count = self.rooms.len();
@@ -687,11 +691,11 @@ impl RelayCore {
         self.room_changed(room_id);
     }
 
-    /// A party of a call joins its call room while an older connection of the same
-    /// identity still holds its place there: that is the party's old connection, which
+    /// Someone joins a room (a group room or a call's room) while an older connection of
+    /// the same identity still holds a place there: that is their old connection, which
     /// dropped without the relay noticing yet (QUIC's idle timeout is longer than a
-    /// client's reconnect). The new connection proved the identity, so it takes the
-    /// place and the old one is closed.
+    /// client's reconnect), or the same identity on another device. The new connection
+    /// proved the identity, so it takes the place and the old one is closed, saying why.
     fn evict_stale(&mut self, room_id: RoomId, fp: Fingerprint, session: SessionId) {
         let stale: Vec<SessionId> = self.rooms.get(&room_id).map_or_else(Vec::new, |r| {
             r.members
@@ -709,7 +713,7 @@ impl RelayCore {
             self.close(
                 old,
                 CloseCode::Superseded,
-                "a newer connection of the same identity took this place in the call",
+                "a newer connection of the same identity took this place in the room",
             );
         }
     }

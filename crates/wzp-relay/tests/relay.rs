@@ -497,6 +497,102 @@ async fn relay_authentication_pin_first_use_and_ca() {
 }
 
 #[tokio::test]
+async fn a_probe_reports_round_trip_and_key_and_sees_a_changed_key() {
+    let r = relay(args()).await;
+    let ep = wzp_transport::client_endpoint("127.0.0.1:0".parse().unwrap()).unwrap();
+    let params = TransportParams::default();
+    let probe = |trust: Trust| {
+        let ep = ep.clone();
+        let addr = r.local_addr();
+        let params = params.clone();
+        async move { wzp_transport::probe(&ep, addr, "localhost", &trust, &params, WAIT).await }
+    };
+    let first = probe(Trust::FirstUse).await.unwrap();
+    assert_eq!(first.relay, r.fingerprint());
+    assert!(first.rtt > Duration::ZERO && first.rtt < WAIT, "{first:?}");
+    assert!(first.handshake > Duration::ZERO && first.handshake < WAIT);
+    let pinned = probe(Trust::Pinned(r.fingerprint())).await.unwrap();
+    assert_eq!(pinned.relay, r.fingerprint());
+    let other = RelayIdentity::generate().unwrap().fingerprint();
+    match probe(Trust::Pinned(other)).await {
+        Err(TransportError::RelayKeyChanged {
+            expected,
+            presented,
+        }) => assert_eq!((expected, presented), (other, r.fingerprint())),
+        other => panic!("expected a changed key, got {other:?}"),
+    }
+    // Probes join nothing and close: the relay keeps no session or room.
+    let deadline = Instant::now() + WAIT;
+    let mut metrics = r.metrics().render();
+    while !metrics.contains("wzp_relay_sessions 0") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        metrics = r.metrics().render();
+    }
+    assert!(metrics.contains("wzp_relay_sessions 0"), "{metrics}");
+    assert!(metrics.contains("wzp_relay_rooms 0"), "{metrics}");
+    r.shutdown().await;
+    // Nothing listening: the handshake gets no answer.
+    let quiet = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let err = wzp_transport::probe(
+        &ep,
+        quiet.local_addr().unwrap(),
+        "localhost",
+        &Trust::FirstUse,
+        &params,
+        Duration::from_millis(300),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::NoAnswer {
+                what: "handshake",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_rejoin_to_a_group_room_replaces_the_ghost_of_the_old_connection() {
+    let r = relay(args()).await;
+    let room = RoomId::from_name("ghosts");
+    let mut members = room_of(&r, 2, room).await;
+    let (mut carol, _, carol_pid) = members.pop().unwrap();
+    let (mut dave, dave_id, dave_pid) = members.pop().unwrap();
+    // Dave's client reconnects (a new connection, same identity) while the relay still
+    // holds his old one.
+    let mut dave2 = client(&r).await;
+    let (dave2_pid, _) = dave2.join(&dave_id, room, None, WAIT).await.unwrap();
+    assert_ne!(dave2_pid, dave_pid);
+    let closed = tokio::time::timeout(WAIT, dave.conn.closed())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&closed, TransportError::ClosedByPeer { code: 8, reason } if reason.contains("newer connection")),
+        "the old connection is closed as superseded, saying why: {closed}"
+    );
+    // Carol sees Dave once: his new place, no ghost.
+    let update = expect(&mut carol, |m| {
+        matches!(m, SignalMessage::RoomUpdate { participants, .. }
+            if participants.len() == 2 && participants.iter().any(|p| p.id == dave2_pid))
+    })
+    .await;
+    let SignalMessage::RoomUpdate { participants, .. } = update else {
+        unreachable!()
+    };
+    let ids: HashSet<_> = participants.iter().map(|p| p.id).collect();
+    assert_eq!(ids, HashSet::from([carol_pid, dave2_pid]));
+    // Media from the new connection reaches Carol under the new id.
+    dave2.conn.send_media(audio(1, b"back")).unwrap();
+    let got = recv_media(&carol, 1, WAIT).await;
+    assert_eq!(got, vec![(dave2_pid, audio(1, b"back")[..].to_vec())]);
+    r.shutdown().await;
+}
+
+#[tokio::test]
 async fn tokens_static_and_signed() {
     let dir = std::env::temp_dir().join(format!("wzp-tok-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

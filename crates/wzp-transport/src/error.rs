@@ -52,6 +52,14 @@ pub enum TransportError {
     /// The stream was closed (finished or reset) by the peer.
     #[error("signal stream closed by peer")]
     StreamClosed,
+    /// The relay did not answer in time (a probe's handshake or ping).
+    #[error("no {what} from the relay within {wait:?}")]
+    NoAnswer {
+        /// What was awaited.
+        what: &'static str,
+        /// How long.
+        wait: std::time::Duration,
+    },
     /// Sending a datagram failed.
     #[error("datagram: {0}")]
     Datagram(#[from] quinn::SendDatagramError),

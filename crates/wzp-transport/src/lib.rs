@@ -19,6 +19,7 @@ pub mod endpoint;
 pub mod error;
 pub mod fsutil;
 pub mod pins;
+pub mod probe;
 pub mod signal;
 pub mod tls;
 
@@ -27,5 +28,6 @@ pub use connection::{PathStats, WzpConnection};
 pub use endpoint::{ALPN, Connected, TransportParams, client_endpoint, connect, server_endpoint};
 pub use error::{Result, TransportError};
 pub use pins::PinStore;
+pub use probe::{ProbeReport, probe};
 pub use signal::{SignalReceiver, SignalSender};
 pub use tls::{RelayFingerprint, RelayIdentity, Trust};

@@ -125,7 +125,7 @@ impl TransportError {
                 }
                 _ => false,
             },
-            Self::StreamClosed => true,
+            Self::StreamClosed | Self::NoAnswer { .. } => true,
             _ => false,
         }
     }

@@ -127,6 +127,23 @@ impl CameraSource {
     }
 }
 
+impl CameraSource {
+    /// Opens camera `id` like [`CameraSource::open`], on a thread of its own: a camera
+    /// cannot move between threads, the returned source can (the call engine reads
+    /// it on its encoder thread).
+    pub fn open_threaded(
+        id: &str,
+        width: u32,
+        height: u32,
+        fps: u32,
+    ) -> Result<crate::threaded::ThreadedSource> {
+        let id = id.to_string();
+        crate::threaded::ThreadedSource::spawn("wzp-camera", move || {
+            Self::open(&id, width, height, fps)
+        })
+    }
+}
+
 impl FrameSource for CameraSource {
     fn next_frame(&mut self) -> Result<Option<I420Frame>> {
         let buf = self

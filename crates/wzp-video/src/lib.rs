@@ -63,6 +63,7 @@ pub mod ladder;
 pub mod packet;
 pub mod recovery;
 pub mod source;
+pub mod threaded;
 
 pub use codec::{EncodedFrame, EncoderSettings, H264Decoder, H264Encoder};
 pub use error::{Result, VideoError};
@@ -76,3 +77,4 @@ pub use recovery::{
     RetransmitCache, VideoReceiver,
 };
 pub use source::{FrameSource, SyntheticSource, Y4mSource};
+pub use threaded::ThreadedSource;

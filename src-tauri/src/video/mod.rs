@@ -73,14 +73,28 @@ pub struct Layout {
 }
 
 /// Converts what the UI reported into a layout: scales by the window's scale factor,
-/// makes tile rectangles relative to the area, and drops unusable rectangles.
-/// Returns `None` when the area itself is unusable (the video is then hidden).
+/// makes tile rectangles relative to the area, and drops unusable rectangles. An area
+/// scrolled partly above or left of the window is cut to its visible part (a native
+/// child cannot sit at a negative position; its tiles then start above it and are
+/// clipped), and our own tile (participant 0, the self-view) is mirrored.
+/// Returns `None` when the area itself is unusable or out of sight (the video is then
+/// hidden).
 #[must_use]
 pub fn layout_from_ui(area: UiRect, tiles: &[UiTile], scale: f64) -> Option<Layout> {
     let scale = if scale.is_finite() && scale > 0.0 {
         scale
     } else {
         1.0
+    };
+    if !area.is_usable() {
+        return None;
+    }
+    let (x, y) = (area.x.max(0.0), area.y.max(0.0));
+    let area = UiRect {
+        x,
+        y,
+        width: area.width - (x - area.x),
+        height: area.height - (y - area.y),
     };
     if !area.is_usable() {
         return None;
@@ -103,6 +117,7 @@ pub fn layout_from_ui(area: UiRect, tiles: &[UiTile], scale: f64) -> Option<Layo
                     px(t.rect.height) as f32,
                 ),
             )
+            .mirrored(t.participant == wzp_engine::LOCAL.0)
         })
         .collect();
     Some(Layout {
@@ -367,6 +382,29 @@ mod tests {
         assert_eq!(l.tiles.len(), 1);
         assert_eq!(l.tiles[0].id, TileId(3));
         assert_eq!(l.tiles[0].rect, Rect::new(20.0, 20.0, 400.0, 300.0));
+    }
+
+    #[test]
+    fn an_area_scrolled_above_the_window_is_cut_and_the_self_view_mirrored() {
+        let tile = |participant, rect| UiTile { participant, rect };
+        let l = layout_from_ui(
+            r(10.0, -60.0, 400.0, 300.0),
+            &[
+                tile(4, r(10.0, -60.0, 200.0, 150.0)),
+                tile(0, r(210.0, -60.0, 200.0, 150.0)),
+            ],
+            1.0,
+        );
+        let Some(l) = l else { panic!("layout refused") };
+        assert_eq!(l.origin, (10, 0));
+        assert_eq!(l.logical_size, (400, 240));
+        assert_eq!(l.tiles[0].rect, Rect::new(0.0, -60.0, 200.0, 150.0));
+        assert!(!l.tiles[0].mirror);
+        assert!(l.tiles[1].mirror, "the self-view moves like a mirror");
+        assert!(
+            layout_from_ui(r(0.0, -400.0, 100.0, 300.0), &[], 1.0).is_none(),
+            "an area wholly above the window is hidden"
+        );
     }
 
     #[test]
