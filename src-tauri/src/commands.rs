@@ -461,6 +461,27 @@ pub async fn camera_preview_start(state: State<'_, AppState>, id: Option<String>
     state.preview.start(&state.calls, sink, id).await
 }
 
+/// Switches the running call's camera to `id` (`None`: the first one). The camera is
+/// opened first: if that fails the call keeps its camera and the error says why.
+#[tauri::command]
+pub async fn set_camera(state: State<'_, AppState>, id: Option<String>) -> Result<()> {
+    if state.calls.current()?.is_none() {
+        return Err(AppError::NotInCall);
+    }
+    let id = id.filter(|s| !s.trim().is_empty());
+    let shown = id.clone().unwrap_or_else(|| "first".into());
+    let source = crate::devtest::blocking("camera", std::time::Duration::from_secs(8), move || {
+        crate::media::open_video(id.as_deref())
+    })
+    .await?
+    .ok_or(AppError::NoCamera)?;
+    state
+        .calls
+        .with_call(|c| c.command(wzp_engine::Command::SetVideoInput(Some(source))))?;
+    tracing::info!(camera = %shown, "camera switched in the call");
+    Ok(())
+}
+
 /// Stops the camera preview (nothing happens if none runs).
 #[tauri::command]
 pub fn camera_preview_stop(state: State<'_, AppState>) -> Result<()> {

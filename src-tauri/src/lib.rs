@@ -403,6 +403,7 @@ pub fn run() {
             commands::list_cameras,
             commands::camera_preview_start,
             commands::camera_preview_stop,
+            commands::set_camera,
             commands::tray_set,
             commands::notify_labels,
             commands::stats,

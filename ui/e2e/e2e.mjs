@@ -272,6 +272,14 @@ try {
   await sleep(3000);
   await checkTile(".video-tile:not(.self)", "09-window-with-video", "the peer's video tile");
   await checkTile(".video-tile.self", "09a-window-self-view", "the self-view tile");
+  // Live camera switching: picking a camera in the call reopens it and the call goes on
+  // sending it (here the only "camera" is the test pattern).
+  await waitFor("#call-camera-select option[value=test-pattern]", "the call's camera picker", 15000);
+  await clickCss("#call-camera-select option[value=test-pattern]");
+  await waitFor("#call-devices-note", "the camera switch to be confirmed", 15000);
+  await sleep(1500);
+  await checkTile(".video-tile.self", "09b-window-camera-switched", "the self-view after a camera switch");
+  log("camera switched in the call:", await textOf("#call-devices-note"));
 
   // M mutes (keyboard shortcut); the peer's stats then show us muted.
   try {

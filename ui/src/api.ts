@@ -141,6 +141,7 @@ export const api = {
   listCameras: () => invoke<Camera[]>("list_cameras"),
   cameraPreviewStart: (id: string | null) => invoke<number>("camera_preview_start", { id }),
   cameraPreviewStop: () => invoke<void>("camera_preview_stop"),
+  setCamera: (id: string | null) => invoke<void>("set_camera", { id }),
   /** Starts the settings screen's microphone test; its number is in its `mic-level` events. */
   micTestStart: (id: string | null) => invoke<number>("mic_test_start", { id }),
   micTestStop: () => invoke<void>("mic_test_stop"),

@@ -101,7 +101,7 @@ const model: {
   /** Why the last "add contact" was refused (shown under the form). */
   contactError: string | null;
   /** Devices picked for the running call, and what the last switch did. */
-  callDevices: { input: string | null; output: string | null; note: string | null };
+  callDevices: { input: string | null; output: string | null; camera: string | null; note: string | null };
   /** A wzp:// link waiting to fill in the home screen's forms. */
   pendingLink: Link | null;
   /** Devices picked in the settings card but not saved yet ("" is the system default):
@@ -144,7 +144,7 @@ const model: {
   listener: null,
   contactError: null,
   pendingLink: null,
-  callDevices: { input: null, output: null, note: null },
+  callDevices: { input: null, output: null, camera: null, note: null },
   draftDevices: {},
   micTest: micTestIdle,
   micTestStarting: false,
@@ -708,9 +708,12 @@ function enterCall(info: Awaited<ReturnType<typeof api.joinRoom>>): void {
   Object.assign(mic, { userMuted: false, held: false, sent: v.muted });
   model.screen = { name: "call" };
   const st = model.status?.settings;
-  model.callDevices = { input: st?.audio_input ?? null, output: st?.audio_output ?? null, note: null };
+  model.callDevices = { input: st?.audio_input ?? null, output: st?.audio_output ?? null, camera: st?.camera ?? null, note: null };
   if (model.devices === null) {
     api.listAudioDevices().then((d) => { model.devices = d; render(); }, (e) => console.warn("devices", e));
+  }
+  if (model.cameras === null && info.video) {
+    api.listCameras().then((d) => { model.cameras = d; render(); }, (e) => console.warn("cameras", e));
   }
 }
 
@@ -1370,6 +1373,30 @@ function callDevicesCard(over: boolean): HTMLElement {
       },
     );
   };
+  const pickCamera = (el: HTMLSelectElement) => {
+    const id = el.value || null;
+    const name = el.selectedOptions[0]?.textContent ?? el.value;
+    el.blur();
+    api.setCamera(id).then(
+      () => {
+        model.callDevices = { ...model.callDevices, camera: id, note: s.deviceSwitched(name) };
+        render();
+      },
+      (e) => {
+        model.callDevices = { ...model.callDevices, note: null };
+        addBanner({ text: s.deviceFailed(name), detail: describeError(e).detail, kind: "warning" });
+        render();
+      },
+    );
+  };
+  const c = model.call;
+  const cameraPicker = c?.info.video && (model.cameras?.length ?? 0) > 0
+    ? h("div", { class: "field" },
+        h("label", { for: "call-camera-select" }, s.cameraLabel),
+        h("select", { id: "call-camera-select", "data-live": "true", disabled: over, onchange: (e: Event) => pickCamera(e.target as HTMLSelectElement) },
+          ...[["", s.firstCamera], ...(model.cameras ?? []).map((x): [string, string] => [x.id, x.name])].map(([v, t]) =>
+            h("option", { value: v, selected: v === (model.callDevices.camera ?? "") }, t))))
+    : null;
   const picker = (dir: "input" | "output", id: string, label: string) =>
     h("div", { class: "field" },
       h("label", { for: id }, label),
@@ -1379,7 +1406,7 @@ function callDevicesCard(over: boolean): HTMLElement {
     "section",
     { class: "card", "aria-labelledby": "call-devices-title", id: "call-devices" },
     h("h2", { id: "call-devices-title" }, s.callDevicesTitle),
-    h("div", { class: "row" }, picker("input", "call-mic-select", s.microphoneLabel), picker("output", "call-speaker-select", s.speakerLabel)),
+    h("div", { class: "row" }, picker("input", "call-mic-select", s.microphoneLabel), picker("output", "call-speaker-select", s.speakerLabel), cameraPicker),
     model.callDevices.note ? h("p", { role: "status", id: "call-devices-note" }, model.callDevices.note) : null,
   );
 }

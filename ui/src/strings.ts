@@ -170,7 +170,7 @@ export const s = {
   },
 
   // Devices during a call
-  callDevicesTitle: "Sound devices for this call",
+  callDevicesTitle: "Devices for this call",
   deviceSwitched: (name: string) => `Now using ${name}.`,
   deviceFailed: (name: string) =>
     `${name} could not be opened, so the call keeps the device it had. Check that it is plugged in and not used by another program, or pick another one.`,

@@ -561,7 +561,7 @@ async fn a_rejoin_to_a_group_room_replaces_the_ghost_of_the_old_connection() {
     let room = RoomId::from_name("ghosts");
     let mut members = room_of(&r, 2, room).await;
     let (mut carol, _, carol_pid) = members.pop().unwrap();
-    let (mut dave, dave_id, dave_pid) = members.pop().unwrap();
+    let (dave, dave_id, dave_pid) = members.pop().unwrap();
     // Dave's client reconnects (a new connection, same identity) while the relay still
     // holds his old one.
     let mut dave2 = client(&r).await;
