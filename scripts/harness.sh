@@ -5,7 +5,8 @@
 # the environment variable set here and skips with a clear message if it is absent.
 #
 # Services: PulseAudio with a null sink (WZP_TEST_PULSE=1, PULSE_SERVER set); Xvfb
-# (DISPLAY); a session bus with an unlocked gnome-keyring (DBUS_SESSION_BUS_ADDRESS).
+# (DISPLAY); a session bus with an unlocked gnome-keyring (DBUS_SESSION_BUS_ADDRESS);
+# a notification server, dunst, on that bus and display (WZP_TEST_NOTIFY=1).
 
 HARNESS_PIDS=()
 HARNESS_DIR=""
@@ -66,6 +67,32 @@ harness_start_keyring() {
   done
   echo "harness: the Secret Service did not come up (see $HARNESS_DIR/keyring.log)" >&2
   return 1
+}
+
+# dunst, a freedesktop notification server, on the session bus and X display started
+# above (harness_start_xvfb, harness_start_keyring); exports WZP_TEST_NOTIFY=1 once it
+# answers. $1: the "dmenu" command dunst runs for its context menu (`dunstctl context`):
+# it gets one line per action of the notifications shown ("#Label (summary) [id,key]")
+# and prints the one to invoke, so a test can pick a given action of a real server.
+# $2: where its log goes (default: the harness folder).
+harness_start_dunst() {
+  command -v dunst >/dev/null 2>&1 || { echo "harness: dunst not installed; notification checks will skip"; return 0; }
+  local log=${2:-$HARNESS_DIR/dunst.log}
+  printf '[global]\n    dmenu = %s\n' "${1:-/bin/false}" >"$HARNESS_DIR/dunstrc"
+  dunst -config "$HARNESS_DIR/dunstrc" >"$log" 2>&1 &
+  HARNESS_PIDS+=("$!")
+  # Waits for the name without calling it: a call would make the bus start another dunst
+  # through D-Bus activation (with the default configuration), which would then own it.
+  for _ in $(seq 1 50); do
+    if dbus-send --session --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+      org.freedesktop.DBus.NameHasOwner string:org.freedesktop.Notifications 2>/dev/null | grep -q true; then
+      export WZP_TEST_NOTIFY=1
+      echo "harness: dunst (notification server) up"
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "harness: dunst did not start (see $log); notification checks will skip"
 }
 
 harness_stop() {

@@ -38,6 +38,7 @@ APT_PACKAGES=(
   xauth                  # desktop app end-to-end test: xvfb-run needs it
   imagemagick            # desktop app end-to-end test: screenshots and pixel checks
   webkit2gtk-driver      # desktop app end-to-end test: WebKitWebDriver, driven through tauri-driver
+  dunst                  # desktop app end-to-end test: a real notification server for the incoming-call notification
 )
 
 sudo_if_needed() {

@@ -195,6 +195,9 @@ pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Re
     settings.relays = lock_settings(&state)?.relays.clone();
     store::save(&state.paths.settings, &settings)?;
     state.calls.set_voice(settings.voice.config())?;
+    state
+        .notifier
+        .send(crate::notify::Input::Enabled(settings.call_notifications));
     state.calls.set_start_muted(settings.push_to_talk.is_some());
     if let Ok(mut d) = state.devices.lock() {
         d.input = settings.audio_input.clone();
@@ -498,6 +501,12 @@ pub fn tray_set(
         Some(t) => t.set(labels, in_call, muted),
         None => Ok(()),
     }
+}
+
+/// The words of the incoming-call notification (from the UI's strings).
+#[tauri::command]
+pub fn notify_labels(state: State<'_, AppState>, labels: crate::notify::Labels) {
+    state.notifier.send(crate::notify::Input::Labels(labels));
 }
 
 /// Turns outgoing video on or off.

@@ -22,6 +22,7 @@ pub mod incoming;
 pub mod links;
 pub mod logfile;
 pub mod media;
+pub mod notify;
 pub mod preview;
 pub mod relays;
 pub mod sealed;
@@ -68,6 +69,9 @@ pub struct AppState {
     pub pending_link: Mutex<Option<links::Opened>>,
     /// The settings screen's microphone meter and test sound.
     pub devtest: Arc<devtest::DeviceTest>,
+    /// The incoming-call notification (fed by the listener's events through
+    /// [`notify::Tap`]; its shell runs only in the app).
+    pub notifier: notify::Notifier,
     /// The settings screen's camera preview.
     pub preview: Arc<preview::CameraPreview>,
 }
@@ -80,6 +84,40 @@ impl call::Emit for TauriEmit {
         if let Err(e) = self.0.emit(name, payload) {
             tracing::warn!(error = %e, event = name, "cannot send an event to the UI");
         }
+    }
+}
+
+/// The notification's actions: answers go to the UI (the same code as its buttons), the
+/// window comes to the front, contacts come from the app's list.
+struct NotifySink(tauri::AppHandle);
+
+impl notify::Sink for NotifySink {
+    fn answer(&self, id: u64, accept: bool) {
+        let ev = notify::ActionEvent {
+            id,
+            action: if accept { "accept" } else { "decline" },
+        };
+        if let Err(e) = self.0.emit(notify::NOTIFICATION_ACTION, ev) {
+            tracing::warn!(error = %e, "cannot send a notification action to the UI");
+        }
+    }
+
+    fn raise(&self) {
+        if let Some(w) = self.0.get_webview_window("main") {
+            let _ = w.unminimize();
+            let _ = w.show();
+            match w.set_focus() {
+                Ok(()) => tracing::info!("window brought to the front"),
+                Err(e) => tracing::warn!(error = %e, "cannot bring the window to the front"),
+            }
+        }
+    }
+
+    fn contact(&self, from: &str) -> Option<(String, bool)> {
+        let fp = call::parse_fingerprint(from).ok()?;
+        let state = self.0.try_state::<AppState>()?;
+        let contacts = state.contacts.lock().ok()?;
+        contacts.find(&fp).map(|c| (c.name.clone(), c.verified))
     }
 }
 
@@ -103,6 +141,23 @@ impl AppState {
         sealer: sealed::Sealer,
         emit: Arc<dyn call::Emit>,
     ) -> Result<Self> {
+        // Without the app's notification shell (tests) the inputs are simply dropped.
+        let (notifier, _) = notify::Notifier::new();
+        Self::load_notifying(data_dir, secrets, sealer, emit, notifier)
+    }
+
+    /// [`AppState::load_with`] with the listener's ring events also going to `notifier`.
+    pub fn load_notifying(
+        data_dir: PathBuf,
+        secrets: Box<dyn identity::SecretStore>,
+        sealer: sealed::Sealer,
+        emit: Arc<dyn call::Emit>,
+        notifier: notify::Notifier,
+    ) -> Result<Self> {
+        let emit: Arc<dyn call::Emit> = Arc::new(notify::Tap {
+            inner: emit,
+            notifier: notifier.clone(),
+        });
         std::fs::create_dir_all(&data_dir).map_err(|e| AppError::Storage {
             path: data_dir.display().to_string(),
             detail: e.to_string(),
@@ -165,6 +220,7 @@ impl AppState {
             })),
         );
         calls.set_voice(settings.voice.config())?;
+        notifier.send(notify::Input::Enabled(settings.call_notifications));
         calls.set_start_muted(settings.push_to_talk.is_some());
         let incoming = incoming::Incoming::new(emit, calls.clone(), incoming::RING_TIME);
         let identities = Arc::new(identity::Identities::open(
@@ -187,6 +243,7 @@ impl AppState {
             tray: std::sync::OnceLock::new(),
             pending_link: Mutex::new(None),
             devtest,
+            notifier,
             preview,
         })
     }
@@ -292,7 +349,20 @@ pub fn run() {
             init_logging(&dir);
             tracing::info!(data_dir = %dir.display(), "starting");
             let emit: Arc<dyn call::Emit> = Arc::new(TauriEmit(app.handle().clone()));
-            let state = AppState::load(dir, Box::new(identity::KeyringStore::new()), emit)?;
+            let (notifier, notifications) = notify::Notifier::new();
+            let state = AppState::load_notifying(
+                dir,
+                Box::new(identity::KeyringStore::new()),
+                sealed::Sealer::new(),
+                emit,
+                notifier.clone(),
+            )?;
+            tauri::async_runtime::spawn(notify::run(
+                notifications,
+                notifier,
+                Arc::new(NotifySink(app.handle().clone())),
+                incoming::RING_TIME,
+            ));
             if let Some(w) = app.get_webview_window("main") {
                 let _ = state.video.set(video::VideoView::attach(&w));
             }
@@ -336,6 +406,7 @@ pub fn run() {
             commands::camera_preview_stop,
             commands::set_camera,
             commands::tray_set,
+            commands::notify_labels,
             commands::stats,
             commands::host_start,
             commands::host_stop,

@@ -110,6 +110,9 @@ pub struct Settings {
     pub receive_relay: Option<String>,
     /// Microphone processing.
     pub voice: VoiceSettings,
+    /// Whether an incoming call also shows a desktop notification (with Accept and
+    /// Decline) besides the in-app ringing screen.
+    pub call_notifications: bool,
     /// Push-to-talk key (`KeyboardEvent.code`, e.g. "Space"); `None`: the microphone is
     /// open unless muted.
     pub push_to_talk: Option<String>,
@@ -166,6 +169,7 @@ impl Default for Settings {
             receive_calls: true,
             receive_relay: None,
             voice: VoiceSettings::default(),
+            call_notifications: true,
             push_to_talk: None,
         }
     }

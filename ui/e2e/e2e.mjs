@@ -12,6 +12,11 @@
 // answers, the caller hears us only while T is held, hang up writes "received" -> a second
 // caller is declined with Escape ("missed"/"declined") -> a restarted app keeps identity
 // and history -> starting the app a second time hands over to the running one.
+// With the harness's notification server (dunst, WZP_TEST_NOTIFY) each ring also shows a
+// desktop notification, checked on the session bus (dbus-monitor): the first call is
+// answered with its Accept (picked through dunst's own menu), and the notification is
+// closed however the ring ends (accepted or declined on it or in the app, the caller gave
+// up); without a server the app warns once and rings as before; the setting turns it off.
 // Screenshots go to $E2E_OUT.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readFileSync, existsSync } from "node:fs";
@@ -61,6 +66,72 @@ async function clickUntil(css, doneCss, what, tries = 4) {
 async function endSession() {
   await endDriverSession();
   await sleep(1000);
+}
+
+// The incoming-call notification, on the harness's real notification server (dunst, with
+// every session-bus message logged by dbus-monitor); null when the harness has none.
+const notifications = process.env.WZP_TEST_NOTIFY && process.env.E2E_DBUS_LOG ? {
+  log: process.env.E2E_DBUS_LOG,
+  pick: process.env.E2E_NOTIFY_PICK,
+} : null;
+/** The bus messages logged so far: {head, sender, strings, array} per message (`array`:
+ * the strings of its first array of strings, e.g. Notify's actions). */
+function busMessages() {
+  const t = readFileSync(notifications.log, "utf8");
+  const strings = (s) => [...s.matchAll(/^\s+string "(.*)"$/gm)].map((m) => m[1]);
+  return t.split(/\n(?=(?:method call|method return|signal|error) )/).map((b) => ({
+    head: b.split("\n")[0],
+    sender: b.match(/ sender=(\S+) /)?.[1],
+    strings: strings(b),
+    array: strings(b.match(/array \[\n((?:\s+string ".*"\n)*)\s+\]/)?.[1] ?? ""),
+  }));
+}
+const member = (m, name) => m.head.includes(`member=${name}`);
+/** How many notifications the server shows now. */
+const displayed = () => Number(execFileSync("dunstctl", ["count", "displayed"]).toString().trim());
+/** Waits for the app's notification for `name`'s call; returns its title, body and actions. */
+async function waitNotification(name, timeoutMs = 10000) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const msgs = busMessages();
+    const n = msgs.filter((m) => member(m, "Notify")).find((m) => m.strings[2] === `${name} is calling`);
+    // notify-rust subscribes to the server's signals only after the Notify reply: wait for
+    // that (an action taken before it would be missed; a person is never that fast).
+    const subscribed = n && msgs.slice(msgs.indexOf(n)).some((m) => member(m, "AddMatch") && m.sender === n.sender &&
+      m.strings.some((s) => s.includes("member='NotificationClosed'")));
+    if (subscribed && displayed() > 0) {
+      await sleep(300);
+      const [appName, , title, body] = n.strings;
+      return { appName, title, body, actions: n.array };
+    }
+    await sleep(200);
+  }
+  throw new Error(`no desktop notification for ${name}'s call`);
+}
+/** Waits until the server shows no notification and the app asked it to close one more. */
+async function waitNotificationClosed(what, closesBefore, timeoutMs = 10000) {
+  const end = Date.now() + timeoutMs;
+  let closes = 0;
+  while (Date.now() < end) {
+    closes = busMessages().filter((m) => member(m, "CloseNotification")).length;
+    if (displayed() === 0 && closes > closesBefore) return;
+    await sleep(200);
+  }
+  throw new Error(`the notification was not closed when ${what} (shown: ${displayed()}, CloseNotification calls: ${closes}, before: ${closesBefore})`);
+}
+const closeCalls = () => busMessages().filter((m) => member(m, "CloseNotification")).length;
+/** Checks the notification of a ringing call: caller, fingerprint, Accept and Decline. */
+function checkNotification(n, name) {
+  if (!/^Fingerprint [0-9a-f]{4}(:[0-9a-f]{4}){7}$/.test(n.body)) throw new Error(`notification body: ${n.body}`);
+  const pairs = [];
+  for (let i = 0; i + 1 < n.actions.length; i += 2) pairs.push(`${n.actions[i]}=${n.actions[i + 1]}`);
+  if (pairs.join(",") !== "default=Show,accept=Accept,decline=Decline") throw new Error(`notification actions: ${pairs.join(",")}`);
+  log(`notification for ${name}: "${n.title}" / "${n.body}" [${pairs.join(", ")}]`);
+}
+/** Picks action `key` of the shown notification through dunst's own context menu. */
+function invokeNotificationAction(key) {
+  writeFileSync(notifications.pick, key);
+  execFileSync("dunstctl", ["context"]);
 }
 
 // The pictures in a native video tile: the WebDriver screenshot shows only the page, so
@@ -356,7 +427,39 @@ try {
     const focused = await wd("POST", `${sess()}/execute/sync`, { script: "return document.activeElement && document.activeElement.id;", args: [] });
     if (focused !== "accept-call") throw new Error(`Accept does not have the keyboard focus (${focused})`);
     await shot("10-incoming");
-    await clickCss("#accept-call");
+    if (notifications) {
+      // The desktop notification shows the caller with Accept and Decline; Accept on it
+      // (through dunst's own menu) answers the call like the button.
+      const n = await waitNotification("e2e-caller");
+      checkNotification(n, "e2e-caller");
+      // dunst draws it on the X screen, outside the page: capture the whole screen.
+      execFileSync("import", ["-window", "root", join(out, "10b-notification.png")]);
+      const closes = closeCalls();
+      const appLog = () => readFileSync(join(dataDir, "logs", "wzp-desktop.log"), "utf8");
+      const raised = () => (appLog().match(/window brought to the front/g) ?? []).length;
+      // A click on the body ("default") brings the window to the front; the call rings on.
+      const raisedBefore = raised();
+      invokeNotificationAction("default");
+      const until = Date.now() + 10000;
+      while (raised() === raisedBefore && Date.now() < until) await sleep(200);
+      if (raised() !== raisedBefore + 1) throw new Error("a click on the notification did not bring the window to the front");
+      await sleep(500);
+      if (displayed() !== 1 || (await findAll("#incoming")).length !== 1) throw new Error("the call stopped ringing after a click on its notification");
+      log("a click on the notification brought the window to the front; the call still rings");
+      invokeNotificationAction("accept");
+      await waitFor("#call-state[data-state=active]", "the call accepted on the notification to be active", 30000);
+      const invoked = busMessages().filter((m) => member(m, "ActionInvoked"));
+      if (!invoked.some((m) => m.strings[0] === "accept")) throw new Error("dunst did not report the Accept action");
+      await waitNotificationClosed("the call was accepted on it", closes);
+      if (!/call notification answered.*accept=true/.test(appLog())) throw new Error("the app log does not show the notification's Accept");
+      if (raised() !== raisedBefore + 2) throw new Error("the app did not bring its window to the front on Accept");
+      log("Accept on the desktop notification answered the call; the notification is gone");
+      // n.body carries the caller's fingerprint; the participant list must show the same one.
+      notifications.firstBody = n.body;
+    } else {
+      log("desktop notification check skipped: no notification server (WZP_TEST_NOTIFY unset)");
+      await clickCss("#accept-call");
+    }
     await waitFor("#call-state[data-state=active]", "the answered call to be active", 30000);
     await waitFor("#participants li[data-fp]", "the caller in the participant list", 30000,
       async (e) => (await text(e)).includes("e2e-caller"));
@@ -390,6 +493,9 @@ try {
     // "Mark verified" on the caller's safety number saves them as a verified contact,
     // and the call then shows them as verified.
     const callerFp = await retry(async () => attr(await find("#participants li[data-fp]"), "data-fp"));
+    const shownFp = notifications?.firstBody.match(/[0-9a-f]{4}(:[0-9a-f]{4}){7}/)?.[0].replace(/:/g, "");
+    if (notifications && shownFp !== callerFp.replace(/[^0-9a-f]/gi, "").toLowerCase())
+      throw new Error(`the notification showed another fingerprint (${notifications.firstBody}) than the caller's (${callerFp})`);
     await waitFor("#verification .verify-contact", "the Mark verified button", 20000);
     await clickUntil("#verification .verify-contact", "#participants li[data-fp] .tag.contact[data-verified=true]", "the caller to show as verified");
     const saved = JSON.parse(readFileSync(join(dataDir, "contacts.json"), "utf8")).contacts ?? [];
@@ -416,8 +522,14 @@ try {
   const caller2 = dialApp("e2e-caller-2");
   try {
     await waitFor("#incoming", "the second incoming call", 20000, async (e) => (await text(e)).includes("e2e-caller-2"));
+    const closes = notifications ? closeCalls() : 0;
+    if (notifications) checkNotification(await waitNotification("e2e-caller-2"), "e2e-caller-2");
     await press("\uE00C"); // Escape
     await waitFor("#recent-list li[data-direction=missed][data-reason=declined]", "the declined call in history", 10000);
+    if (notifications) {
+      await waitNotificationClosed("the call was declined in the app", closes);
+      log("declined in the app: the desktop notification was closed");
+    }
     const h3 = JSON.parse(readFileSync(join(dataDir, "history.json"), "utf8")).entries?.[0];
     if (h3?.direction !== "missed" || h3.end_reason !== "declined")
       throw new Error(`history.json: unexpected entry for the declined call ${JSON.stringify(h3)}`);
@@ -429,6 +541,112 @@ try {
   } finally {
     caller2.kill("SIGTERM");
     if (caller2.out) writeFileSync(join(out, "caller2.log"), caller2.out);
+  }
+
+  if (notifications) {
+    // Decline on the notification refuses the call like the button: the caller is told.
+    await waitFor("#listener-status[data-state=listening]", "the app to listen again", 20000);
+    const declined = (await findAll("#recent-list li[data-direction=missed][data-reason=declined]")).length;
+    const callerD = dialApp("e2e-caller-d");
+    try {
+      await waitFor("#incoming", "a call to decline on the notification", 20000, async (e) => (await text(e)).includes("e2e-caller-d"));
+      await waitNotification("e2e-caller-d");
+      const closes = closeCalls();
+      invokeNotificationAction("decline");
+      await waitFor("#recent-list", "the call declined on the notification in history", 10000,
+        async () => (await findAll("#recent-list li[data-direction=missed][data-reason=declined]")).length === declined + 1);
+      const end = Date.now() + 10000;
+      while (!/declined/i.test(callerD.out) && Date.now() < end) await sleep(200);
+      if (!/declined/i.test(callerD.out)) throw new Error("the caller was not told the call was declined on the notification");
+      await waitNotificationClosed("the call was declined on it", closes);
+      log("Decline on the desktop notification refused the call (caller told); the notification is gone");
+    } finally {
+      callerD.kill("SIGTERM");
+      if (callerD.out) writeFileSync(join(out, "caller-d.log"), callerD.out);
+    }
+    // A caller who gives up: the ringing stops at once, and so does the notification.
+    await waitFor("#listener-status[data-state=listening]", "the app to listen again", 20000);
+    const caller3 = dialApp("e2e-caller-3");
+    try {
+      await waitFor("#incoming", "the third incoming call", 20000, async (e) => (await text(e)).includes("e2e-caller-3"));
+      await waitNotification("e2e-caller-3");
+      const closes = closeCalls();
+      caller3.kill("SIGTERM");
+      await waitFor("#recent-list li[data-direction=missed][data-reason=missed]", "the call the caller gave up in history", 20000);
+      await waitNotificationClosed("the caller gave up", closes);
+      log("the caller gave up: ringing and the desktop notification stopped");
+    } finally {
+      caller3.kill("SIGTERM");
+      if (caller3.out) writeFileSync(join(out, "caller3.log"), caller3.out);
+    }
+    // Accepted with the in-app button: the notification goes too.
+    const caller4 = dialApp("e2e-caller-4");
+    try {
+      await waitFor("#incoming", "the fourth incoming call", 20000, async (e) => (await text(e)).includes("e2e-caller-4"));
+      await waitNotification("e2e-caller-4");
+      const closes = closeCalls();
+      await clickCss("#accept-call");
+      await waitFor("#call-state[data-state=active]", "the call accepted in the app to be active", 30000);
+      await waitNotificationClosed("the call was accepted in the app", closes);
+      log("accepted in the app: the desktop notification was closed");
+      await clickUntil("#hangup-button", "#call-state[data-state=ended]", "the fourth call to end");
+      await clickCss("#back-home");
+    } finally {
+      caller4.kill("SIGTERM");
+      if (caller4.out) writeFileSync(join(out, "caller4.log"), caller4.out);
+    }
+    // No notification server: the app logs one warning and rings in the window as before.
+    // The harness's dunst is stopped, and D-Bus activation (which would start another one)
+    // is pointed at a display that does not exist, so the app's Notify gets an error.
+    const busCall = (...args) => execFileSync("dbus-send", ["--session", "--print-reply=literal",
+      "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus", ...args]).toString();
+    const dunstPid = Number(busCall("org.freedesktop.DBus.GetConnectionUnixProcessID", "string:org.freedesktop.Notifications").match(/(\d+)\s*$/)?.[1]);
+    busCall("org.freedesktop.DBus.UpdateActivationEnvironment", "dict:string:string:DISPLAY,:4242");
+    process.kill(dunstPid, "SIGTERM");
+    const serverGone = Date.now() + 10000;
+    while (/true/.test(busCall("org.freedesktop.DBus.NameHasOwner", "string:org.freedesktop.Notifications")) && Date.now() < serverGone) await sleep(100);
+    const appLogPath = join(dataDir, "logs", "wzp-desktop.log");
+    const warnings = () => (readFileSync(appLogPath, "utf8").match(/no desktop notification for incoming calls/g) ?? []).length;
+    for (const name of ["e2e-caller-5", "e2e-caller-6"]) {
+      await waitFor("#listener-status[data-state=listening]", "the app to listen again", 20000);
+      const c = dialApp(name);
+      try {
+        await waitFor("#incoming", `${name}'s call ringing without a notification server`, 20000, async (e) => (await text(e)).includes(name));
+        const until = Date.now() + 10000;
+        while (warnings() === 0 && Date.now() < until) await sleep(200);
+        await sleep(500);
+        await press("\uE00C"); // Escape
+        await waitFor("#listener-status", `${name}'s call to be declined`, 10000, async () => (await findAll("#incoming")).length === 0);
+      } finally {
+        c.kill("SIGTERM");
+        if (c.out) writeFileSync(join(out, `${name}.log`), c.out);
+      }
+    }
+    if (warnings() !== 1) throw new Error(`expected one warning about the missing notification server, the log has ${warnings()}`);
+    log("without a notification server: one warning in the log, the app rang and declined as before");
+
+    // The setting turns the notification off: the app still rings, nothing is shown.
+    await waitFor("#call-notifications", "the notification setting", 10000);
+    await clickCss("#call-notifications");
+    await clickCss("#save-settings");
+    await waitFor("#settings-title ~ p[role=status]", "the settings to be saved", 10000);
+    const saved = JSON.parse(readFileSync(join(dataDir, "settings.json"), "utf8"));
+    if (saved.call_notifications !== false) throw new Error(`settings.json: call_notifications is ${saved.call_notifications}`);
+    await waitFor("#listener-status[data-state=listening]", "the app to listen again", 20000);
+    const notifies = busMessages().filter((m) => member(m, "Notify")).length;
+    const caller5 = dialApp("e2e-caller-7");
+    try {
+      await waitFor("#incoming", "a call with the setting off", 20000, async (e) => (await text(e)).includes("e2e-caller-7"));
+      await sleep(1500);
+      if (busMessages().filter((m) => member(m, "Notify")).length !== notifies)
+        throw new Error("a notification was shown although the setting is off");
+      await press("\uE00C"); // Escape
+      await waitFor("#listener-status", "the call with the setting off to be declined", 10000, async () => (await findAll("#incoming")).length === 0);
+      log("with the setting off the app rings without a desktop notification");
+    } finally {
+      caller5.kill("SIGTERM");
+      if (caller5.out) writeFileSync(join(out, "caller7.log"), caller5.out);
+    }
   }
 
   // Restart: identity and history survive.

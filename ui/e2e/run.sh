@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Desktop app end-to-end test (see e2e.mjs for the flow). Starts and stops everything it
 # needs in a private folder (ui/e2e/common.sh, scripts/harness.sh): Xvfb, a session dbus,
-# an unlocked gnome-keyring (the Secret Service keyring 3 uses), tauri-driver (installed
+# an unlocked gnome-keyring (the Secret Service keyring 3 uses), dunst (the notification
+# server) with dbus-monitor logging the bus, tauri-driver (installed
 # into the target folder on first use) with WebKitWebDriver. Screenshots and logs:
 # $E2E_OUT (default target-dir/e2e-out). The X display and the WebDriver ports are picked
 # free at run time, so a stale lock or a busy port does not break it.
@@ -22,6 +23,16 @@ export WZP_APP_VIDEO_IN="pattern:320x192@15"
 
 harness_start_xvfb "$OUT/xvfb.log"
 harness_start_keyring e2e-keyring
+# A notification server; its context menu picks the action named in $E2E_NOTIFY_PICK
+# (ui/e2e/notify-pick.sh), and every message on the session bus is logged, so the test
+# sees what the app asked the server to show and close.
+export E2E_NOTIFY_PICK="$HARNESS_DIR/notify-pick" E2E_NOTIFY_MENU="$OUT/notify-menu.log"
+harness_start_dunst "$ROOT/ui/e2e/notify-pick.sh" "$OUT/dunst.log"
+if [ -n "${WZP_TEST_NOTIFY:-}" ]; then
+  dbus-monitor --session >"$OUT/dbus-monitor.log" 2>&1 &
+  HARNESS_PIDS+=("$!")
+  export E2E_DBUS_LOG="$OUT/dbus-monitor.log"
+fi
 e2e_start_driver
 
 echo "== e2e: running (screenshots in $OUT)"

@@ -31,6 +31,7 @@ export interface Settings {
   receive_calls: boolean;
   receive_relay: string | null;
   voice: VoiceSettings;
+  call_notifications: boolean;
   /** Push-to-talk key (KeyboardEvent.code), or null for an open microphone. */
   push_to_talk: string | null;
 }
@@ -127,6 +128,7 @@ export const api = {
   hangUp: () => invoke<void>("hang_up"),
   mute: (on: boolean) => invoke<void>("mute", { on }),
   camera: (on: boolean) => invoke<void>("camera", { on }),
+  notifyLabels: (labels: Record<string, string>) => invoke<void>("notify_labels", { labels }),
   traySet: (labels: Record<string, string> | null, inCall: boolean, muted: boolean) =>
     invoke<void>("tray_set", { labels, inCall, muted }),
   setAudioDevice: (direction: "input" | "output", id: string | null) =>
@@ -196,6 +198,11 @@ export function onLink(f: (o: Opened) => void): Promise<UnlistenFn> {
 
 export function onTrayAction(f: (action: "mute" | "hang_up") => void): Promise<UnlistenFn> {
   return listen<"mute" | "hang_up">("tray-action", (m) => f(m.payload));
+}
+
+/** Accept or Decline pressed on the desktop notification of ringing call `id`. */
+export function onNotificationAction(f: (e: { id: number; action: "accept" | "decline" }) => void): Promise<UnlistenFn> {
+  return listen<{ id: number; action: "accept" | "decline" }>("notification-action", (m) => f(m.payload));
 }
 
 export function onListenerState(f: (st: ListenerStatus) => void): Promise<UnlistenFn> {

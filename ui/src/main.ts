@@ -12,6 +12,7 @@ import {
   onIncomingEnded,
   onLink,
   onListenerState,
+  onNotificationAction,
   onMicLevel,
   onPreviewStopped,
   onTrayAction,
@@ -303,6 +304,7 @@ async function refreshStatus(): Promise<void> {
 }
 
 async function start(): Promise<void> {
+  api.notifyLabels(s.notification).catch((e) => console.warn("notification labels", e));
   try {
     await refreshStatus();
   } catch (e) {
@@ -1253,6 +1255,7 @@ function settingsCard(): HTMLElement {
       theme: pick("theme-select") || "system",
       receive_calls: (document.getElementById("receive-calls") as HTMLInputElement | null)?.checked ?? cur.receive_calls,
       receive_relay: value("receive-relay") || null,
+      call_notifications: checked("call-notifications", cur.call_notifications ?? true),
       voice: {
         echo_cancellation: checked("voice-aec", cur.voice.echo_cancellation),
         noise_suppression: checked("voice-ns", cur.voice.noise_suppression),
@@ -1296,6 +1299,7 @@ function settingsCard(): HTMLElement {
     h("div", { class: "field check" },
       h("input", { type: "checkbox", id: "receive-calls", checked: st?.receive_calls ?? true }),
       h("label", { for: "receive-calls" }, s.receiveCallsLabel)),
+    checkbox("call-notifications", s.callNotificationsLabel, st?.call_notifications ?? true),
     field("receive-relay", s.receiveRelayLabel, { value: st?.receive_relay ?? "", placeholder: model.listener?.relay ?? "", spellcheck: "false" }),
     h("div", { class: "row" },
       h("button", { type: "submit", id: "save-settings" }, s.saveSettings),
@@ -1840,6 +1844,12 @@ onListenerState((st) => {
 });
 
 onIncomingCall((o) => showIncoming(o));
+
+// Accept / Decline on the desktop notification: the same code as the buttons (the shell
+// has already brought the window to the front for Accept).
+onNotificationAction((e) => {
+  if (model.incoming?.id === e.id) answer(e.action === "accept");
+});
 
 onIncomingEnded((e) => {
   if (e.entry && model.status) model.status.history.entries = [e.entry, ...model.status.history.entries];

@@ -195,6 +195,17 @@ export const s = {
   incomingKeys: "Enter or A accepts, Escape or D declines.",
   accept: "Accept",
   decline: "Decline",
+  // The desktop notification for an incoming call (shown by the OS; filled in by the shell:
+  // {name} is the caller, {fingerprint} their full fingerprint).
+  notification: {
+    title: "{name} is calling",
+    body: "Fingerprint {fingerprint}",
+    body_verified: "Verified contact. Fingerprint {fingerprint}",
+    accept: "Accept",
+    decline: "Decline",
+    show: "Show",
+  },
+  callNotificationsLabel: "Show a desktop notification when someone calls",
   missedCall: (name: string) => `Missed call from ${name}`,
   busyCall: (name: string) => `${name} called while you were in another call`,
   receiveCallsLabel: "Receive direct calls",

@@ -60,3 +60,16 @@ describe("incoming calls", () => {
     expect(historyTitle(entry("received", "x"), "Ana Smith")).toBe("Ana Smith called you");
   });
 });
+
+describe("the incoming-call notification's words", () => {
+  // The shell (src-tauri/src/notify.rs, `Labels`) takes exactly these fields and fills in
+  // {name} and {fingerprint}; a renamed field or a lost placeholder would leave the
+  // notification in the shell's English defaults or without the caller.
+  it("has the fields the shell reads, with their placeholders", () => {
+    expect(Object.keys(s.notification).sort()).toEqual(["accept", "body", "body_verified", "decline", "show", "title"]);
+    expect(s.notification.title).toContain("{name}");
+    expect(s.notification.body).toContain("{fingerprint}");
+    expect(s.notification.body_verified).toContain("{fingerprint}");
+    for (const v of Object.values(s.notification)) expect(v.trim()).not.toBe("");
+  });
+});
