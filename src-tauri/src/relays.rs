@@ -115,7 +115,7 @@ pub fn add(
     fingerprint: Option<&str>,
 ) -> Result<()> {
     let address = address.trim();
-    crate::call::resolve(address)?;
+    check_address(address)?;
     let name = match name.trim() {
         "" => address,
         n if n.chars().count() > 64 => {
@@ -142,6 +142,37 @@ pub fn add(
     );
     settings.relays.truncate(MAX_RELAYS);
     Ok(())
+}
+
+/// Checks that `address` is HOST:PORT (a name, an IPv4 address or a bracketed IPv6
+/// address, and a port 1-65535) without looking the name up: a relay whose name does not
+/// resolve right now can still be kept (its ping says so).
+fn check_address(address: &str) -> Result<()> {
+    let bad = |why: &str| AppError::invalid("relay", format!("“{address}”: {why}"));
+    let (host, port) = address
+        .rsplit_once(':')
+        .ok_or_else(|| bad("give it as HOST:PORT"))?;
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => {}
+        _ => return Err(bad("the port must be a number from 1 to 65535")),
+    }
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host.len() <= 253
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        }
+    };
+    if host_ok {
+        Ok(())
+    } else {
+        Err(bad(
+            "the host must be a name, an IPv4 address or [an IPv6 address]",
+        ))
+    }
 }
 
 /// Removes a relay and forgets its pinned key (added again, it is trusted on first use
@@ -192,7 +223,22 @@ pub fn trust_for(entry_fingerprint: Option<&str>, pins: &PinStore, address: &str
 /// Probes the relay at `address` under `trust`. A relay seen for the first time is
 /// pinned in `pins` (trust on first use, as a call would).
 pub async fn ping(address: &str, trust: Trust, pins: &mut PinStore) -> Result<PingResult> {
-    let addr = crate::call::resolve(address)?;
+    check_address(address)?;
+    // Looked up without blocking the runtime (a slow resolver must not stall other
+    // commands); a name that does not resolve is an unreachable relay, not bad input.
+    let addr = match tokio::net::lookup_host(address).await.map(|mut a| a.next()) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return Ok(PingResult::Unreachable {
+                reason: format!("{address}: no address found"),
+            });
+        }
+        Err(e) => {
+            return Ok(PingResult::Unreachable {
+                reason: format!("{address}: {e}"),
+            });
+        }
+    };
     let bind = if addr.is_ipv6() {
         std::net::SocketAddr::from(([0u16; 8], 0))
     } else {
@@ -281,8 +327,23 @@ mod tests {
         let names: Vec<_> = s.relays.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["Again", "Home"]);
         assert_eq!(s.relays[1].fingerprint, Some(fp(7).to_string()));
-        let bad_addr = add(&mut s, "", "no port here", None).unwrap_err();
-        assert_eq!(bad_addr.kind(), "invalid_input");
+        for bad in [
+            "no port here",
+            "host:0",
+            "host:70000",
+            "ho st:1",
+            ":4433",
+            "[::1:4433",
+            "[nope]:1",
+        ] {
+            let e = add(&mut s, "", bad, None).unwrap_err();
+            assert_eq!(e.kind(), "invalid_input", "{bad}");
+        }
+        // Kept without a lookup: a name that does not resolve now can still be added.
+        add(&mut s, "", "relay.invalid:4433", None).unwrap();
+        add(&mut s, "", "[::1]:4433", None).unwrap();
+        s.relays
+            .retain(|r| !["relay.invalid:4433", "[::1]:4433"].contains(&r.address.as_str()));
         let bad_fp = add(&mut s, "", "127.0.0.1:1", Some("12:34")).unwrap_err();
         assert!(
             bad_fp.to_string().starts_with("relay fingerprint"),
