@@ -455,7 +455,7 @@ pub async fn camera_preview_start(state: State<'_, AppState>, id: Option<String>
         .video
         .get()
         .filter(|v| v.unavailable().is_none())
-        .map(|v| Box::new(v.sink()) as Box<dyn wzp_engine::VideoSink>)
+        .map(|v| Box::new(v.self_sink()) as Box<dyn wzp_engine::VideoSink>)
         .ok_or_else(|| AppError::Camera("video cannot be shown in this window".into()))?;
     let id = id.filter(|s| !s.trim().is_empty());
     state.preview.start(&state.calls, sink, id).await

@@ -216,7 +216,7 @@ impl AppState {
             .with_self_view(Box::new(move || {
                 self_video
                     .get()
-                    .map(|v| Box::new(v.sink()) as Box<dyn wzp_engine::VideoSink>)
+                    .map(|v| Box::new(v.self_sink()) as Box<dyn wzp_engine::VideoSink>)
             })),
         );
         calls.set_voice(settings.voice.config())?;

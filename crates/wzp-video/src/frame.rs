@@ -103,6 +103,25 @@ impl I420Frame {
         })
     }
 
+    /// The frame at half the width and height, each pixel the mean of a 2x2 block: for a
+    /// small picture that does not need every pixel (the self-view), at a quarter of the
+    /// memory and upload cost. `None` when the halves are not a valid I420 size (odd).
+    #[must_use]
+    pub fn half(&self) -> Option<Self> {
+        let (w, h) = (self.width / 2, self.height / 2);
+        check_dimensions(w, h).ok()?;
+        let (fw, fh) = (self.width as usize, self.height as usize);
+        Some(Self {
+            width: w,
+            height: h,
+            y: halve(&self.y, fw, fh),
+            u: halve(&self.u, fw / 2, fh / 2),
+            v: halve(&self.v, fw / 2, fh / 2),
+            pts: self.pts,
+            index: self.index,
+        })
+    }
+
     /// Copies a frame out of strided planes (as decoders hand them out).
     pub fn from_strided(width: u32, height: u32, planes: [(&[u8], usize); 3]) -> Result<Self> {
         check_dimensions(width, height)?;
@@ -226,6 +245,19 @@ impl openh264::formats::YUVSource for I420Frame {
     }
 }
 
+/// A `w` x `h` plane (both even) at half size, averaging 2x2 blocks (rounded).
+fn halve(plane: &[u8], w: usize, h: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity((w / 2) * (h / 2));
+    for pair in plane.chunks_exact(w * 2).take(h / 2) {
+        let (top, bottom) = pair.split_at(w);
+        for (a, b) in top.chunks_exact(2).zip(bottom.chunks_exact(2)) {
+            let sum = u16::from(a[0]) + u16::from(a[1]) + u16::from(b[0]) + u16::from(b[1]);
+            out.push(((sum + 2) / 4) as u8);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -247,5 +279,24 @@ mod tests {
         assert_eq!(f.u(), &[1, 2]);
         assert_eq!(f.psnr(&f), Some(f64::INFINITY));
         assert!(I420Frame::from_strided(4, 2, [(&y[..5], 6), (&[1, 2], 2), (&[3, 4], 2)]).is_err());
+    }
+    #[test]
+    fn half_averages_two_by_two_blocks() {
+        let w = 8;
+        let y: Vec<u8> = (0..w * 4).map(|i| (i % w * 10) as u8).collect();
+        let f = I420Frame::from_planes(8, 4, y, vec![100; 8], vec![200; 8]).unwrap();
+        let h = f.half().unwrap();
+        assert_eq!((h.width(), h.height()), (4, 2));
+        // Columns 0,1 -> (0+10)/2 = 5; 2,3 -> 25; ...
+        assert_eq!(h.y(), &[5, 25, 45, 65, 5, 25, 45, 65]);
+        assert_eq!(h.u(), &[100, 100]);
+        assert_eq!(h.v(), &[200, 200]);
+        let odd = I420Frame::new(6, 4).unwrap();
+        assert!(odd.half().is_none(), "3x2 is not an I420 size");
+        let hd = I420Frame::new(1280, 720).unwrap().half().unwrap();
+        assert_eq!(
+            (hd.width(), hd.height(), hd.y().len(), hd.u().len()),
+            (640, 360, 640 * 360, 320 * 180)
+        );
     }
 }

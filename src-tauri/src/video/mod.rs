@@ -147,8 +147,14 @@ pub struct VideoView {
     unavailable: Option<String>,
 }
 
-/// Frames queued for the render thread at most; more are dropped.
-const QUEUE: usize = 8;
+/// Frames queued for the render thread at most; more are dropped (a 720p frame is
+/// 1.4 MB, and the newest frame replaces an older one anyway).
+const QUEUE: usize = 4;
+
+/// Our own picture (self-view, camera preview) wider than this is halved before it goes
+/// to the render thread: its tile is small, and a full 720p copy at 30 fps cost about
+/// 24 MB of the in-call memory (docs/BENCHMARKS.md, desktop app run D).
+const SELF_VIEW_MAX_WIDTH: u32 = 640;
 
 impl VideoView {
     /// Creates the native child in the main window and starts the render thread.
@@ -195,6 +201,13 @@ impl VideoView {
         }
     }
 
+    /// A sink for our own picture (self-view, camera preview): like [`VideoView::sink`],
+    /// but a picture wider than [`SELF_VIEW_MAX_WIDTH`] is halved first.
+    #[must_use]
+    pub fn self_sink(&self) -> SelfSink {
+        SelfSink(self.sink())
+    }
+
     /// Places the area and its tiles (main thread only), or hides it (`None`).
     pub fn set_layout(&self, layout: Option<Layout>) {
         #[cfg(target_os = "linux")]
@@ -230,6 +243,25 @@ impl VideoSink for HubSink {
     fn finish(&mut self) -> wzp_engine::Result<()> {
         let _ = self.tx.try_send(Msg::Clear);
         Ok(())
+    }
+}
+
+/// The sink for our own picture ([`VideoView::self_sink`]).
+pub struct SelfSink(HubSink);
+
+impl VideoSink for SelfSink {
+    fn frame(&mut self, from: ParticipantId, frame: &I420Frame) -> wzp_engine::Result<()> {
+        match (frame.width() > SELF_VIEW_MAX_WIDTH)
+            .then(|| frame.half())
+            .flatten()
+        {
+            Some(small) => self.0.frame(from, &small),
+            None => self.0.frame(from, frame),
+        }
+    }
+
+    fn finish(&mut self) -> wzp_engine::Result<()> {
+        self.0.finish()
     }
 }
 
@@ -405,6 +437,23 @@ mod tests {
             layout_from_ui(r(0.0, -400.0, 100.0, 300.0), &[], 1.0).is_none(),
             "an area wholly above the window is hidden"
         );
+    }
+
+    #[test]
+    fn our_own_picture_is_halved_when_wide() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        let mut sink = SelfSink(HubSink { tx });
+        let size_of = |rx: &Receiver<Msg>| match rx.try_recv() {
+            Ok(Msg::Frame(from, f)) => Some((from.0, f.width(), f.height())),
+            _ => None,
+        };
+        for (w, h, want) in [(1280, 720, (640, 360)), (320, 192, (320, 192))] {
+            let Ok(f) = I420Frame::new(w, h) else {
+                panic!("frame")
+            };
+            assert!(sink.frame(wzp_engine::LOCAL, &f).is_ok());
+            assert_eq!(size_of(&rx), Some((0, want.0, want.1)));
+        }
     }
 
     #[test]
