@@ -31,7 +31,7 @@ const dataDir = process.env.WZP_DATA_DIR;
 const service = process.env.WZP_KEYRING_SERVICE;
 mkdirSync(out, { recursive: true });
 const {
-  sleep, log, wd, sess, find, findAll, text, attr, click, type, press, shot, waitFor, newSession,
+  sleep, log, wd, sess, find, findAll, text, textWhen, attr, click, type, press, shot, waitFor, newSession,
   endSession: endDriverSession,
 } = webDriver({ base, app, out, tag: "e2e" });
 
@@ -239,8 +239,7 @@ try {
 
   // Host on this computer, and use it.
   await click(await find("#host-start"));
-  const hostFpEl = await waitFor("#host-fingerprint", "the embedded relay's fingerprint");
-  const relayFp = (await text(hostFpEl)).trim();
+  const relayFp = (await textWhen("#host-fingerprint", "the embedded relay's fingerprint")).trim();
   await click(await find("#host-use"));
   const relayAddr = await wd("GET", `${sess()}/element/${await find("#relay-input")}/property/value`);
   log("hosting at", relayAddr, "fingerprint", relayFp);

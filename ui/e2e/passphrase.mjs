@@ -16,7 +16,7 @@ const base = process.env.WD_URL || "http://127.0.0.1:4444";
 const app = process.env.APP;
 const out = process.env.E2E_OUT || "e2e-out";
 const dataDir = process.env.WZP_DATA_DIR;
-const { sleep, log, find, findAll, text, attr, click, type, shot, waitFor, newSession, endSession } = webDriver({
+const { sleep, log, find, findAll, text, textWhen, attr, click, type, shot, waitFor, newSession, endSession } = webDriver({
   base,
   app,
   out,
@@ -30,7 +30,7 @@ async function fill(css, value) {
   await type(await find(css), value);
 }
 async function expectText(css, what, pattern) {
-  const t = await text(await waitFor(css, what));
+  const t = await textWhen(css, what);
   if (!pattern.test(t)) throw new Error(`${what}: unexpected text "${t}"`);
   log(`${what}: "${t}"`);
 }
@@ -40,7 +40,7 @@ async function restart() {
   await newSession();
 }
 async function fingerprint() {
-  return (await text(await waitFor("#fingerprint", "home with the fingerprint", 30000))).split(/\s/)[0];
+  return (await textWhen("#fingerprint", "home with the fingerprint", 30000)).split(/\s/)[0];
 }
 async function unlock(pass) {
   await fill("#unlock-passphrase", pass);

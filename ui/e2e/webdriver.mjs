@@ -83,6 +83,19 @@ export function webDriver({ base, app, out, tag, waitMs = 20000 }) {
     await shot(`fail-${what.replace(/\W+/g, "-")}`);
     throw new Error(`timed out waiting for ${what} (${css}) ${last}`);
   }
+  // The text of `css` once it exists, looked up again when a redraw replaced the element
+  // between finding and reading it (home redraws when its relay list has loaded).
+  async function textWhen(css, what, timeoutMs = waitMs) {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      await waitFor(css, what, Math.max(1, end - Date.now()));
+      try {
+        return await text(await find(css));
+      } catch (e) {
+        if (!/stale element|no such element/.test(String(e.message)) || Date.now() > end) throw e;
+      }
+    }
+  }
   async function newSession() {
     const s = await wd("POST", "/session", {
       capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: app } } },
@@ -95,5 +108,5 @@ export function webDriver({ base, app, out, tag, waitMs = 20000 }) {
     sid = null;
   }
 
-  return { sleep, log, wd, sess, find, findAll, text, attr, click, exec, type, press, shot, waitFor, newSession, endSession };
+  return { sleep, log, wd, sess, find, findAll, text, textWhen, attr, click, exec, type, press, shot, waitFor, newSession, endSession };
 }
