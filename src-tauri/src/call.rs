@@ -59,8 +59,8 @@ pub struct CallInfo {
     pub direction: Direction,
     /// Relay address.
     pub relay: String,
-    /// Whether the call has a video source (the camera button works only then; the
-    /// app has no camera capture yet, only `WZP_APP_VIDEO_IN` test patterns).
+    /// Whether the call has a video source, a camera or the `WZP_APP_VIDEO_IN` test
+    /// pattern (the camera button works only then).
     pub video: bool,
     /// The microphone starts muted (push-to-talk is on: it opens while the key is held).
     pub muted: bool,

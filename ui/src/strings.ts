@@ -271,7 +271,7 @@ export const s = {
   cameraOn: "Start video",
   cameraOff: "Stop video",
   hangUp: "Hang up",
-  noCamera: "This build has no camera capture yet; you can still see others' video.",
+  noCamera: "No camera is available (none found, or it could not be opened), so others do not see you; you still see their video.",
   statsTitle: "Statistics",
   showStats: "Show statistics",
   hideStats: "Hide statistics",
