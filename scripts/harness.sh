@@ -61,8 +61,17 @@ harness_start_keyring() {
   for _ in $(seq 1 50); do [ -S "$XDG_RUNTIME_DIR/bus" ] && break; sleep 0.1; done
   printf '%s' "${1:-harness-keyring}" | gnome-keyring-daemon --foreground --unlock --components=secrets >"$HARNESS_DIR/keyring.log" 2>&1 &
   HARNESS_PIDS+=("$!")
+  # Wait for the daemon started here to own the Secret Service name before using it,
+  # asking the bus without calling the name: a call before then makes the bus start a
+  # second, locked daemon through D-Bus activation, which waits forever for a password
+  # nobody types ("another secret service is running", then a hung secret-tool).
+  for _ in $(seq 1 100); do
+    dbus-send --session --print-reply=literal --dest=org.freedesktop.DBus /org/freedesktop/DBus \
+      org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q true && break
+    sleep 0.1
+  done
   for _ in $(seq 1 50); do
-    secret-tool store --label=probe service wzp-harness-probe username probe <<<"ok" 2>/dev/null && return 0
+    timeout 10 secret-tool store --label=probe service wzp-harness-probe username probe <<<"ok" 2>/dev/null && return 0
     sleep 0.2
   done
   echo "harness: the Secret Service did not come up (see $HARNESS_DIR/keyring.log)" >&2
