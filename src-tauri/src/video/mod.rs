@@ -231,13 +231,20 @@ pub struct HubSink {
     tx: SyncSender<Msg>,
 }
 
+impl HubSink {
+    /// Hands a frame the caller owns to the render thread (a full queue drops it; a
+    /// view that is gone, as the app closes, drops it quietly).
+    fn send(&self, from: ParticipantId, frame: I420Frame) {
+        match self.tx.try_send(Msg::Frame(from, frame)) {
+            Ok(()) | Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
 impl VideoSink for HubSink {
     fn frame(&mut self, from: ParticipantId, frame: &I420Frame) -> wzp_engine::Result<()> {
-        match self.tx.try_send(Msg::Frame(from, frame.clone())) {
-            Ok(()) | Err(TrySendError::Full(_)) => Ok(()),
-            // The view is gone (the app is closing); drop frames quietly.
-            Err(TrySendError::Disconnected(_)) => Ok(()),
-        }
+        self.send(from, frame.clone());
+        Ok(())
     }
 
     fn finish(&mut self) -> wzp_engine::Result<()> {
@@ -251,11 +258,15 @@ pub struct SelfSink(HubSink);
 
 impl VideoSink for SelfSink {
     fn frame(&mut self, from: ParticipantId, frame: &I420Frame) -> wzp_engine::Result<()> {
+        // The halved copy is handed over as it is: one allocation per frame, not two.
         match (frame.width() > SELF_VIEW_MAX_WIDTH)
             .then(|| frame.half())
             .flatten()
         {
-            Some(small) => self.0.frame(from, &small),
+            Some(small) => {
+                self.0.send(from, small);
+                Ok(())
+            }
             None => self.0.frame(from, frame),
         }
     }
