@@ -170,6 +170,32 @@ pub fn tone_power(samples: &[f32], freq: f32) -> f32 {
     p / (samples.len().max(1) as f32).powi(2)
 }
 
+/// Samples in one window of [`tone_windows`]: 20 ms, one audio frame.
+const TONE_WINDOW: usize = 960;
+
+/// The tone's power in each 20 ms window of `samples` (Goertzel per window).
+///
+/// One Goertzel over seconds of audio is coherent: a playout skip or stretch of a
+/// single frame shifts the tone's phase, and the halves before and after cancel, so
+/// a tone that played all along can measure a fraction of its power. Per-window
+/// powers are blind to phase, so their mean and the share of windows that carry the
+/// tone say whether it was heard.
+pub fn tone_windows(samples: &[f32], freq: f32) -> Vec<f32> {
+    samples
+        .chunks_exact(TONE_WINDOW)
+        .map(|w| tone_power(w, freq))
+        .collect()
+}
+
+/// The share of 20 ms windows of `samples` in which `freq` has at least `min_power`.
+pub fn tone_presence(samples: &[f32], freq: f32, min_power: f32) -> f32 {
+    let w = tone_windows(samples, freq);
+    if w.is_empty() {
+        return 0.0;
+    }
+    w.iter().filter(|&&p| p >= min_power).count() as f32 / w.len() as f32
+}
+
 /// Waits for an event matching `pred`, failing the test after `within`.
 pub async fn wait_event(
     events: &mut Events,

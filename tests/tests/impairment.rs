@@ -151,10 +151,12 @@ async fn call_holds_through_30_percent_loss_and_300_ms_jitter() {
     // loss as congestion) throttles the datagrams, so audio has gaps of up to about a
     // second inside it; what must hold is that the call stays up and carries the speaker.
     let heard = a_heard(&p.sb, 3500);
+    let present = wzp_e2e::tone_presence(&p.sb.tail(48 * 3500), 440.0, HEARD_DEGRADED);
     let stats = p.b.stats().await.unwrap();
     let (ea, eb) = finish(p).await;
     eprintln!(
-        "heard {heard:e}; b sees a: {:?}",
+        "heard {heard:e}; A's tone in {:.0}% of B's 20 ms frames; b sees a: {:?}",
+        present * 100.0,
         stats.participants.first()
     );
     assert!(
@@ -186,14 +188,19 @@ async fn bursty_loss_turns_on_audio_protection_and_bursts_are_rebuilt() {
         .unwrap();
     tokio::time::sleep(Duration::from_secs(8)).await;
     let heard = a_heard(&p.sb, 3000);
+    let present = wzp_e2e::tone_presence(&p.sb.tail(48 * 3000), 440.0, HEARD);
     let sa = p.a.stats().await.unwrap();
     let sb = p.b.stats().await.unwrap();
     let net = p.proxy.stats();
     let (ea, eb) = finish(p).await;
     let seen = sb.participants.first().cloned();
     eprintln!(
-        "heard {heard:e}; a: fec ratio {} repair sent {}; proxy {:?}; b sees a: {seen:?}",
-        sa.audio_fec_ratio, sa.audio_repair_sent, net.uplink
+        "heard {heard:e}; A's tone in {:.0}% of B's 20 ms frames; a: fec ratio {} \
+         repair sent {}; proxy {:?}; b sees a: {seen:?}",
+        present * 100.0,
+        sa.audio_fec_ratio,
+        sa.audio_repair_sent,
+        net.uplink
     );
     assert!(net.uplink.dropped_burst > 20, "the loss was real");
     assert!(sa.audio_fec_ratio > 0.0, "A protects its audio");
@@ -258,15 +265,24 @@ async fn a_300_kbps_cap_keeps_audio_and_degrades_video() {
     tokio::time::sleep(Duration::from_secs(4)).await;
     let concealed = |s: &wzp_engine::CallStats| s.participants.first().map_or(0, |p| p.concealed);
     let sb0 = p.b.stats().await.unwrap();
+    let up0 = p.proxy.stats().uplink;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let heard = a_heard(&p.sb, 2000);
+    let up1 = p.proxy.stats().uplink;
+    let tail = p.sb.tail(48 * 2000);
+    let present = wzp_e2e::tone_presence(&tail, 440.0, HEARD);
+    let coherent = tone_power(&tail, 440.0);
     let sa = p.a.stats().await.unwrap();
     let sb1 = p.b.stats().await.unwrap();
+    let offered_bps = (up1.received_bytes - up0.received_bytes) * 8 / 4;
+    let queue_drops = up1.dropped_queue - up0.dropped_queue;
     eprintln!(
         "concealed at B: {} in the first 4 s under the cap, {} in the next 4 s; \
-         440 Hz power over the last 2 s {heard:e} (full 2.25e-2)",
+         A's tone in {:.0}% of B's 20 ms frames over the last 2 s (one Goertzel over \
+         the 2 s, phase-sensitive: {coherent:e} of 2.25e-2); A offered the bottleneck \
+         {offered_bps} bit/s on the wire in the next 4 s, {queue_drops} packets dropped there",
         concealed(&sb0),
-        concealed(&sb1) - concealed(&sb0)
+        concealed(&sb1) - concealed(&sb0),
+        present * 100.0,
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
     let sb2 = p.b.stats().await.unwrap();
@@ -281,7 +297,7 @@ async fn a_300_kbps_cap_keeps_audio_and_degrades_video() {
     let (ea, _) = finish(p).await;
     eprintln!("a: {sa:?}\nb sees a: {:?}", sb2.participants.first());
     // When the cap arrives, the estimate takes a few steps to come down from
-    // the unimpaired rate and the bottleneck queue overflows: B conceals 27-90
+    // the unimpaired rate and the bottleneck queue overflows: B conceals 3-52
     // frames in those first 4 s (seen on this machine). Once adapted, audio must
     // be intact: at most 10 concealed frames (200 ms) in the next 4 s (0 seen).
     let adapted = concealed(&sb1) - concealed(&sb0);
@@ -289,19 +305,26 @@ async fn a_300_kbps_cap_keeps_audio_and_degrades_video() {
         adapted <= 10,
         "audio intact once adapted: {adapted} concealed"
     );
-    // Not HEARD: in 2 of 8 runs the tone over the last 2 s measured a fifth of
-    // full power with no concealed frame (playout re-buffering after a late
-    // keyframe burst plays silence, which the concealment counter does not see).
+    // And heard: the tone in nearly every 20 ms frame B played (per frame, not one
+    // Goertzel over the whole tail: when playout drops a frame to shorten its
+    // delay after the burst, the tone's phase jumps and one long Goertzel cancels
+    // itself, measuring a fifth of the power of a tone that never stopped).
     assert!(
-        heard > HEARD_DEGRADED,
-        "audio carried under the cap: {heard:e}"
+        present >= 0.95,
+        "A's tone in {:.0}% of B's frames under the cap",
+        present * 100.0
     );
-    // What goes out stays under the cap (the video target itself may sit above
-    // it while the encoder does not fill it: a test pattern compresses well).
+    // What A puts on the wire fits the cap once adapted, counted where it matters,
+    // at the bottleneck (its own 1 s bitrate figure may cross 300 kbit/s for a
+    // second while the 200 ms queue absorbs it): on average under the cap, and the
+    // queue seldom overflows.
     assert!(
-        sa.bitrate_out_bps < 300_000,
-        "A sends under the cap: {}",
-        sa.bitrate_out_bps
+        offered_bps <= 300_000,
+        "A offers the bottleneck {offered_bps} bit/s"
+    );
+    assert!(
+        queue_drops <= 10,
+        "{queue_drops} packets dropped at the bottleneck once adapted"
     );
     let fps = |s: &wzp_engine::CallStats| s.participants.first().map_or(0.0, |p| p.fps);
     assert!(
