@@ -39,6 +39,8 @@ APT_PACKAGES=(
   imagemagick            # desktop app end-to-end test: screenshots and pixel checks
   webkit2gtk-driver      # desktop app end-to-end test: WebKitWebDriver, driven through tauri-driver
   dunst                  # desktop app end-to-end test: a real notification server for the incoming-call notification
+  xdotool                # desktop app end-to-end test: presses the push-to-talk key on the X server (XTest)
+  libxtst6               # desktop app tests: XTest, through which globalkey_x11.rs presses keys
 )
 
 sudo_if_needed() {

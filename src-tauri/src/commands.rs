@@ -2,7 +2,7 @@
 //! the result. Names and argument names are the UI's contract (ui/src/api.ts).
 
 use serde::Serialize;
-use tauri::State;
+use tauri::{Emitter as _, State};
 use wzp_engine::CallTarget;
 use zeroize::Zeroizing;
 
@@ -123,6 +123,17 @@ pub async fn identity_unlock(
     unlock(&state, Zeroizing::new(passphrase)).await
 }
 
+/// Seals the passphrase file under a new passphrase once the current one opens it.
+#[tauri::command]
+pub async fn identity_change_passphrase(
+    state: State<'_, AppState>,
+    current: String,
+    passphrase: String,
+) -> Result<StorageInfo> {
+    let (current, new) = (Zeroizing::new(current), Zeroizing::new(passphrase));
+    blocking(&state, move |ids| ids.change_passphrase(&current, new)).await
+}
+
 // The identity commands' bodies, callable without a window (tests/identity_flow.rs).
 
 /// [`identity_confirm_create`]: stores the seed (Argon2 over the passphrase file, off the
@@ -206,6 +217,32 @@ pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Re
     }
     *lock_settings(&state)? = settings;
     refresh_listener(&state).await;
+    Ok(())
+}
+
+/// Watches the push-to-talk key system-wide while a call runs (`key`), or stops
+/// watching (`None`). Each press and release comes to the UI as
+/// [`crate::globalkey::PTT_EVENT`] (`true`: held), and the UI decides about the
+/// microphone as for the window's own key events. Watching replaces any earlier watch.
+#[tauri::command]
+pub fn ptt_watch(
+    app: tauri::AppHandle,
+    state: State<'_, AppState>,
+    key: Option<String>,
+) -> Result<()> {
+    let mut slot = state
+        .ptt_watch
+        .lock()
+        .map_err(|_| AppError::Internal("push-to-talk watch lock poisoned".into()))?;
+    // The old watch (its thread joined) goes first, so two never report at once.
+    *slot = None;
+    let Some(key) = key else { return Ok(()) };
+    let watch = crate::globalkey::KeyWatch::start(&key, move |held| {
+        if let Err(e) = app.emit(crate::globalkey::PTT_EVENT, held) {
+            tracing::warn!(error = %e, "cannot send the push-to-talk key to the UI");
+        }
+    })?;
+    *slot = Some(watch);
     Ok(())
 }
 

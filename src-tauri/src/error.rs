@@ -74,6 +74,11 @@ pub enum AppError {
     /// This computer has no camera.
     #[error("no camera was found")]
     NoCamera,
+    /// The push-to-talk key cannot be read while the app is in the background here
+    /// (no X11 display, a key outside the table, another platform). It still works
+    /// while the window has the focus.
+    #[error("push-to-talk in the background: {0}")]
+    GlobalKeys(String),
     /// The embedded relay could not start.
     #[error("the relay on this computer could not start: {0}")]
     Relay(String),
@@ -108,6 +113,7 @@ impl AppError {
             Self::Device(_) => "device",
             Self::Camera(_) => "camera",
             Self::NoCamera => "no_camera",
+            Self::GlobalKeys(_) => "global_keys",
             Self::Call(wzp_engine::EngineError::Config { .. }) => "invalid_input",
             Self::Call(wzp_engine::EngineError::Transport(_)) => "relay_unreachable",
             Self::Call(_) => "call",

@@ -69,6 +69,14 @@ pub trait SecretStore: Send + Sync {
             "this store does not use a passphrase",
         ))
     }
+    /// Re-seals the stored secret under `new` once `current` opens it (slow for a sealed
+    /// file: two Argon2 runs). Stores without a passphrase refuse it.
+    fn change_passphrase(&self, _current: &str, _new: Zeroizing<String>) -> Result<()> {
+        Err(AppError::invalid(
+            "passphrase",
+            "this store does not use a passphrase",
+        ))
+    }
 }
 
 /// Which store holds the identity, as the UI is told.
@@ -186,6 +194,22 @@ impl SealedFileStore {
     }
 }
 
+impl SealedFileStore {
+    /// The seed in the file, opened with `passphrase` (slow: Argon2).
+    fn open_file(&self, passphrase: &str) -> Result<Zeroizing<[u8; sealed::SEED_LEN]>> {
+        let bytes = Zeroizing::new(match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(AppError::NoIdentity);
+            }
+            Err(e) => return Err(self.storage_error(e)),
+        });
+        self.sealer
+            .open(&bytes, passphrase)
+            .map_err(|e| AppError::sealed(&self.path, e))
+    }
+}
+
 impl std::fmt::Debug for SealedFileStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SealedFileStore")
@@ -243,18 +267,26 @@ impl SecretStore for SealedFileStore {
         if lock(&self.opened)?.is_some() {
             return Ok(());
         }
-        let bytes = Zeroizing::new(match std::fs::read(&self.path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(AppError::NoIdentity);
-            }
-            Err(e) => return Err(self.storage_error(e)),
-        });
-        let seed = self
-            .sealer
-            .open(&bytes, passphrase)
-            .map_err(|e| AppError::sealed(&self.path, e))?;
+        let seed = self.open_file(passphrase)?;
         *lock(&self.opened)? = Some(Seed::from_bytes(*seed).to_hex());
+        Ok(())
+    }
+
+    /// The current passphrase is asked for even when the file is already open: whoever
+    /// sits at an unlocked computer should not be able to take the file over.
+    fn change_passphrase(&self, current: &str, new: Zeroizing<String>) -> Result<()> {
+        sealed::check_new_passphrase(&new).map_err(|e| AppError::sealed(&self.path, e))?;
+        let seed = self.open_file(current)?;
+        let bytes = Zeroizing::new(
+            self.sealer
+                .seal(&seed, &new, &mut OsRng)
+                .map_err(|e| AppError::sealed(&self.path, e))?,
+        );
+        // Atomic: a crash leaves the old file (old passphrase) or the new one, never half.
+        wzp_transport::fsutil::write_atomic(&self.path, &bytes)
+            .map_err(|e| self.storage_error(e))?;
+        *lock(&self.opened)? = Some(Seed::from_bytes(*seed).to_hex());
+        tracing::info!(path = %self.path.display(), "identity file sealed under a new passphrase");
         Ok(())
     }
 
@@ -397,6 +429,21 @@ impl Identities {
         Ok(IdentityInfo {
             fingerprint: id.fingerprint().to_string(),
         })
+    }
+
+    /// Seals the passphrase file under `new` once `current` opens it (two Argon2 runs:
+    /// call it on a blocking thread). Refused for the OS secret store, which has no
+    /// passphrase of ours.
+    pub fn change_passphrase(&self, current: &str, new: Zeroizing<String>) -> Result<StorageInfo> {
+        let store = self.store()?;
+        if store.kind() != StorageKind::PassphraseFile {
+            return Err(AppError::invalid(
+                "passphrase",
+                "the identity is in the system's secret store, which has no passphrase here",
+            ));
+        }
+        store.change_passphrase(current, new)?;
+        self.storage()
     }
 
     /// The identity, loaded from the store on first use; `None` when none exists yet.
@@ -673,6 +720,61 @@ mod tests {
                 .ok()
                 .map(|i| i.fingerprint),
             Some(fp)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_passphrase_changes_only_with_the_current_one_and_a_good_new_one() {
+        let dir = tmp_dir("change");
+        let (_, fp) = create_in_file(&dir, "first passphrase");
+        let path = dir.join(SEALED_FILE);
+        let before = std::fs::read(&path).unwrap_or_default();
+        let ids = over_file(&dir, MemoryStore::default());
+        assert!(ids.unlock("first passphrase").is_ok());
+        // The current passphrase is checked even though the file is open.
+        assert_eq!(
+            kind(ids.change_passphrase("not it", pass("second passphrase"))),
+            "wrong_passphrase"
+        );
+        assert_eq!(
+            kind(ids.change_passphrase("first passphrase", pass("short"))),
+            "invalid_input"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap_or_default(),
+            before,
+            "untouched"
+        );
+        let st = ids.change_passphrase("first passphrase", pass("second passphrase"));
+        assert_eq!(
+            st.ok().map(|s| (s.kind, s.locked)),
+            Some((StorageKind::PassphraseFile, false))
+        );
+        assert_eq!(
+            ids.info().ok().flatten().map(|i| i.fingerprint),
+            Some(fp.clone())
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
+            assert_eq!(mode.ok(), Some(0o600));
+        }
+        let again = over_file(&dir, MemoryStore::default());
+        assert_eq!(kind(again.unlock("first passphrase")), "wrong_passphrase");
+        assert_eq!(
+            again
+                .unlock("second passphrase")
+                .ok()
+                .map(|i| i.fingerprint),
+            Some(fp)
+        );
+        // The OS secret store has no passphrase to change.
+        let plain = Identities::new(Box::new(MemoryStore::default()));
+        assert_eq!(
+            kind(plain.change_passphrase("first passphrase", pass("second passphrase"))),
+            "invalid_input"
         );
         let _ = std::fs::remove_dir_all(&dir);
     }

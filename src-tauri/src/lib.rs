@@ -16,6 +16,7 @@ pub mod call;
 pub mod commands;
 pub mod devtest;
 pub mod error;
+pub mod globalkey;
 pub mod host;
 pub mod identity;
 pub mod incoming;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub notifier: notify::Notifier,
     /// The settings screen's camera preview.
     pub preview: Arc<preview::CameraPreview>,
+    /// The push-to-talk key read system-wide during a call, when the user asked for it.
+    pub ptt_watch: Mutex<Option<globalkey::KeyWatch>>,
 }
 
 /// Sends events to the app's windows.
@@ -245,6 +248,7 @@ impl AppState {
             devtest,
             notifier,
             preview,
+            ptt_watch: Mutex::new(None),
         })
     }
 
@@ -389,6 +393,8 @@ pub fn run() {
             commands::identity_words,
             commands::identity_use_passphrase_file,
             commands::identity_unlock,
+            commands::identity_change_passphrase,
+            commands::ptt_watch,
             commands::save_settings,
             commands::list_audio_devices,
             commands::join_room,

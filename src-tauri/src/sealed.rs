@@ -46,7 +46,8 @@ pub const VERSION: u8 = 1;
 const KDF_ARGON2ID: u8 = 1;
 const SALT_LEN: usize = 16;
 const NONCE_LEN: usize = 12;
-const SEED_LEN: usize = 32;
+/// Bytes of the sealed secret (an identity seed).
+pub const SEED_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 const HEADER_LEN: usize = MAGIC.len() + 1 + 1 + 4 + 4 + 4 + SALT_LEN + NONCE_LEN;
 /// The length of a version-1 file.

@@ -116,6 +116,10 @@ pub struct Settings {
     /// Push-to-talk key (`KeyboardEvent.code`, e.g. "Space"); `None`: the microphone is
     /// open unless muted.
     pub push_to_talk: Option<String>,
+    /// Whether the push-to-talk key also works while another application has the focus
+    /// (read system-wide, see `globalkey`). Off by default: it means reading the key's
+    /// state outside the app, which some people would not expect.
+    pub push_to_talk_background: bool,
 }
 
 /// Which microphone processing stages run (see `wzp_audio::voice`). All on by default:
@@ -171,6 +175,7 @@ impl Default for Settings {
             voice: VoiceSettings::default(),
             call_notifications: true,
             push_to_talk: None,
+            push_to_talk_background: false,
         }
     }
 }

@@ -7,7 +7,8 @@
 // the test sound plays -> the camera preview shows the app's test pattern -> host a relay on this computer -> a headless `wzp call` peer joins a room on
 // it -> the app joins, the peer appears, its video and our self-view show, M mutes (the peer sees it) ->
 // hang up writes a history entry -> contacts -> the relay list (ping, a changed key
-// trusted, an unreachable relay removed) -> push-to-talk set to T in the settings -> a
+// trusted, an unreachable relay removed) -> push-to-talk set to T in the settings (also
+// in the background) -> a
 // headless caller dials the app (it listens on the relay it hosts), the app rings, Accept
 // answers, the caller hears us only while T is held, hang up writes "received" -> a second
 // caller is declined with Escape ("missed"/"declined") -> a restarted app keeps identity
@@ -31,7 +32,7 @@ const dataDir = process.env.WZP_DATA_DIR;
 const service = process.env.WZP_KEYRING_SERVICE;
 mkdirSync(out, { recursive: true });
 const {
-  sleep, log, wd, sess, find, findAll, text, textWhen, attr, click, type, press, shot, waitFor, newSession,
+  sleep, log, wd, sess, find, findAll, text, textWhen, attr, click, exec, type, press, shot, waitFor, newSession,
   endSession: endDriverSession,
 } = webDriver({ base, app, out, tag: "e2e" });
 
@@ -402,6 +403,8 @@ try {
   await waitFor("#ptt-set[aria-pressed=true]", "the settings to wait for the push-to-talk key", 5000);
   await press("t");
   await waitFor("#ptt-set[data-key]:not([data-key=''])", "the push-to-talk key to be chosen", 5000);
+  // And read system-wide, so it also works while another window has the focus.
+  await clickCss("#ptt-background");
   await clickCss("#save-settings");
   const waitSaved = Date.now() + 5000;
   let pttSaved = null;
@@ -410,6 +413,9 @@ try {
     if (!pttSaved) await sleep(100);
   }
   if (!/^(KeyT|t)$/.test(pttSaved ?? "")) throw new Error(`settings.json push_to_talk: ${pttSaved}`);
+  if (JSON.parse(readFileSync(join(dataDir, "settings.json"), "utf8")).push_to_talk_background !== true) {
+    throw new Error("settings.json push_to_talk_background is not true");
+  }
   log("push-to-talk key saved:", pttSaved);
   const caller = dialApp("e2e-caller");
   try {
@@ -486,6 +492,22 @@ try {
     await waitFor("#ptt-status[data-held=false]", "the app to show push-to-talk released", 5000);
     await callerSeesMuted(true, "push-to-talk after the key is released");
     log("push-to-talk: muted until T is held, open while held, muted after release (as the caller sees it)");
+    // In the background: the pointer leaves the app's window (no window manager here,
+    // so X keyboard focus follows the pointer), the page loses the focus, and T is
+    // pressed on the X server as a keyboard would (XTest through xdotool): only the
+    // system-wide watch can see it.
+    const xdo = (...args) => execFileSync("xdotool", args).toString().trim();
+    xdo("mousemove", "1279", "899");
+    const focusUntil = Date.now() + 5000;
+    while ((await exec("return document.hasFocus();")) && Date.now() < focusUntil) await sleep(100);
+    if (await exec("return document.hasFocus();")) throw new Error("the app's page kept the focus with the pointer outside");
+    xdo("keydown", "t");
+    await callerSeesMuted(false, "push-to-talk held with the app in the background");
+    await waitFor("#ptt-status[data-held=true]", "the app to show push-to-talk held in the background", 5000);
+    xdo("keyup", "t");
+    await callerSeesMuted(true, "push-to-talk released with the app in the background");
+    log("push-to-talk in the background: T read from the X server while the page had no focus");
+    xdo("mousemove", "400", "300");
     // Live device switching is not exercised here: opening or looking up a sound device
     // during a call sometimes stalled the running capture (the peer then hears nothing
     // for 6 s and the call ends) or failed with "device not found" for a listed device,

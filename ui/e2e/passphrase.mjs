@@ -6,7 +6,9 @@
 // a too-short and then a mismatched passphrase are refused on the page -> a good one is
 // accepted and create works as usual (identity.sealed written, 98 bytes, mode 0600, no
 // plain seed in it) -> restart: the unlock screen, a wrong passphrase said in words, the
-// right one opens home with the same fingerprint -> restart: "I forgot" asks first, then
+// right one opens home with the same fingerprint -> settings: a wrong current passphrase
+// is refused, then the passphrase is changed -> restart: only the changed one opens it ->
+// restart: "I forgot" asks first, then
 // the 24 words and a new passphrase replace the file -> restart: the new passphrase opens it.
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -24,6 +26,7 @@ const { sleep, log, find, findAll, text, textWhen, attr, click, type, shot, wait
 });
 
 const PASS = "correct horse battery";
+const MID_PASS = "changed in settings";
 const NEW_PASS = "a brand new passphrase";
 
 async function fill(css, value) {
@@ -107,6 +110,27 @@ try {
   log("unlocked the same identity");
   await expectText("#identity-storage", "settings say where the identity is", /identity\.sealed, protected by your passphrase/);
 
+  // Change the passphrase in settings: the current one is checked first (the file is
+  // open, but whoever sits at an unlocked computer must not take the file over).
+  await click(await find("#change-passphrase"));
+  await fill("#current-passphrase", "not the passphrase");
+  await fill("#changed-passphrase", MID_PASS);
+  await fill("#changed-passphrase-again", MID_PASS);
+  await click(await find("#change-passphrase-submit"));
+  await expectText("#change-passphrase-error", "wrong current passphrase said", /passphrase is not right/);
+  await fill("#current-passphrase", PASS);
+  await click(await find("#change-passphrase-submit"));
+  await expectText("#passphrase-changed", "passphrase changed", /Passphrase changed/);
+  await shot("06b-passphrase-changed");
+  await restart();
+  await waitFor("#unlock-passphrase", "the unlock screen", 30000);
+  await unlock(PASS);
+  await expectText("#unlock-error", "the old passphrase no longer opens it after the change", /passphrase is not right/);
+  await unlock(MID_PASS);
+  const fpMid = await fingerprint();
+  if (fpMid !== fp) throw new Error(`unlocked ${fpMid} with the changed passphrase, created ${fp}`);
+  log("the changed passphrase opens the same identity");
+
   // Restart: forgot the passphrase -> asked first -> 24 words and a new passphrase.
   await restart();
   await click(await waitFor("#forgot-passphrase", "the unlock screen", 30000));
@@ -123,7 +147,7 @@ try {
 
   await restart();
   await waitFor("#unlock-passphrase", "the unlock screen", 30000);
-  await unlock(PASS);
+  await unlock(MID_PASS);
   await expectText("#unlock-error", "the old passphrase no longer opens it", /passphrase is not right/);
   await unlock(NEW_PASS);
   const fp4 = await fingerprint();

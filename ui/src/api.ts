@@ -32,6 +32,7 @@ export interface Settings {
   receive_relay: string | null;
   voice: VoiceSettings;
   call_notifications: boolean;
+  push_to_talk_background: boolean;
   /** Push-to-talk key (KeyboardEvent.code), or null for an open microphone. */
   push_to_talk: string | null;
 }
@@ -108,6 +109,9 @@ export const api = {
   identityWords: () => invoke<string[]>("identity_words"),
   usePassphraseFile: (passphrase: string) => invoke<StorageInfo>("identity_use_passphrase_file", { passphrase }),
   unlock: (passphrase: string) => invoke<IdentityInfo>("identity_unlock", { passphrase }),
+  pttWatch: (key: string | null) => invoke<void>("ptt_watch", { key }),
+  changePassphrase: (current: string, passphrase: string) =>
+    invoke<StorageInfo>("identity_change_passphrase", { current, passphrase }),
   saveSettings: (settings: Settings) => invoke<void>("save_settings", { settings }),
   joinRoom: (relay: string, relayFingerprint: string | null, room: string) =>
     invoke<CallInfo>("join_room", { relay, relayFingerprint, room }),
@@ -182,6 +186,11 @@ export function onMicLevel(f: (e: MicLevelEvent) => void): Promise<UnlistenFn> {
 
 export function onCallEvent(f: (callNo: number, e: EngineEvent) => void): Promise<UnlistenFn> {
   return listen<{ call_no: number; event: EngineEvent }>("call-event", (m) => f(m.payload.call_no, m.payload.event));
+}
+
+/** The push-to-talk key, read system-wide while [`api.pttWatch`] watches it (true: held). */
+export function onPttKey(f: (held: boolean) => void): Promise<UnlistenFn> {
+  return listen<boolean>("ptt-key", (m) => f(m.payload));
 }
 
 export function onCallEnded(f: (e: CallEnded) => void): Promise<UnlistenFn> {

@@ -14,6 +14,7 @@ import {
   onListenerState,
   onNotificationAction,
   onMicLevel,
+  onPttKey,
   onPreviewStopped,
   onTrayAction,
   type AppStatus,
@@ -95,6 +96,10 @@ const model: {
   devices: Device[] | null;
   backupWords: string[] | null;
   settingsNote: string | null;
+  /** The change-passphrase form: null while closed, else its error (null: none). */
+  passChange: { error: string | null } | null;
+  /** Said once the passphrase was changed. */
+  passChangeNote: string | null;
   /** The call ringing now (shown over every other screen). */
   incoming: Offer | null;
   listener: ListenerStatus | null;
@@ -140,6 +145,8 @@ const model: {
   devices: null,
   backupWords: null,
   settingsNote: null,
+  passChange: null,
+  passChangeNote: null,
   incoming: null,
   listener: null,
   contactError: null,
@@ -383,6 +390,25 @@ function toggleMute(): void {
   mic.userMuted = !mic.userMuted;
   applyMic();
   render();
+}
+
+/** Whether the push-to-talk key is being read system-wide (the window's blur then does
+ * not release it: the watch sees the real key). */
+let pttWatching = false;
+
+/** Starts (or stops) reading the push-to-talk key system-wide for the call, when the
+ * user asked for it in the settings. Where it cannot be read, a warning says the key
+ * works only while the window has the focus. */
+function watchPttKey(on: boolean): void {
+  const st = model.status?.settings;
+  const key = on && st?.push_to_talk_background ? pttKey() : null;
+  if (!key && !pttWatching) return;
+  pttWatching = key !== null;
+  api.pttWatch(key).catch((e) => {
+    pttWatching = false;
+    addBanner({ text: s.pttBackgroundFailed, detail: describeError(e).detail, kind: "warning" });
+    render();
+  });
 }
 
 /** The push-to-talk key went down (true) or up (false) in the call. */
@@ -707,6 +733,7 @@ function enterCall(info: Awaited<ReturnType<typeof api.joinRoom>>): void {
   clearTimeout(mic.release);
   Object.assign(mic, { userMuted: false, held: false, sent: v.muted });
   model.screen = { name: "call" };
+  watchPttKey(true);
   const st = model.status?.settings;
   model.callDevices = { input: st?.audio_input ?? null, output: st?.audio_output ?? null, camera: st?.camera ?? null, note: null };
   if (model.devices === null) {
@@ -836,6 +863,74 @@ function home(): HTMLElement {
         : null,
     ),
     settingsCard(),
+    passphraseChangeCard(),
+  );
+}
+
+/** Changing the passphrase of the identity file (only when the identity is kept in one). */
+function passphraseChangeCard(): HTMLElement | null {
+  if (model.status?.storage.kind !== "passphrase_file") return null;
+  const pc = model.passChange;
+  if (!pc) {
+    return h(
+      "section",
+      { class: "card", "aria-labelledby": "change-passphrase-title" },
+      h("h2", { id: "change-passphrase-title" }, s.passphraseCardTitle),
+      h("p", { class: "hint" }, storageText(model.status?.storage ?? null)),
+      h("button", {
+        type: "button",
+        id: "change-passphrase",
+        onclick: () => {
+          model.passChange = { error: null };
+          model.passChangeNote = null;
+          render();
+          document.getElementById("current-passphrase")?.focus();
+        },
+      }, s.changePassphrase),
+      model.passChangeNote ? h("p", { id: "passphrase-changed", role: "status" }, model.passChangeNote) : null,
+    );
+  }
+  const submit = (e: Event) => {
+    e.preventDefault();
+    const current = rawValue("current-passphrase");
+    const next = rawValue("changed-passphrase");
+    const problem = passphraseProblemText(checkNewPassphrase(next, rawValue("changed-passphrase-again"), minChars()));
+    if (current.length === 0 || problem) {
+      model.passChange = { error: problem ?? s.currentPassphraseMissing };
+      render();
+      return;
+    }
+    guarded(async () => {
+      render(); // "Sealing…" and a disabled button: two Argon2 runs take about a second
+      try {
+        const storage = await api.changePassphrase(current, next);
+        if (model.status) model.status.storage = storage;
+      } catch (err) {
+        model.passChange = { error: describeError(err).text };
+        const input = document.getElementById("current-passphrase") as HTMLInputElement | null;
+        if (input) input.value = "";
+        return;
+      }
+      model.passChange = null;
+      model.passChangeNote = s.passphraseChanged;
+    });
+  };
+  return h(
+    "form",
+    { class: "card", "aria-labelledby": "change-passphrase-title", "aria-describedby": "change-passphrase-body", "aria-busy": model.busy ? "true" : "false", onsubmit: submit },
+    h("h2", { id: "change-passphrase-title" }, s.changePassphraseTitle),
+    h("p", { id: "change-passphrase-body" }, s.changePassphraseBody),
+    passphraseField("current-passphrase", s.currentPassphraseLabel),
+    passphraseField("changed-passphrase", s.newPassphraseLabel, { "aria-invalid": pc.error ? "true" : undefined, "aria-describedby": pc.error ? "change-passphrase-error" : undefined }),
+    passphraseField("changed-passphrase-again", s.passphraseAgainLabel),
+    pc.error ? h("p", { id: "change-passphrase-error", class: "error", role: "alert" }, pc.error) : null,
+    model.busy ? h("p", { role: "status" }, s.changingPassphrase) : null,
+    h(
+      "div",
+      { class: "row" },
+      h("button", { id: "change-passphrase-submit", type: "submit", class: "primary", disabled: model.busy }, s.changePassphraseButton),
+      h("button", { id: "change-passphrase-cancel", type: "button", onclick: () => { model.passChange = null; render(); } }, s.cancel),
+    ),
   );
 }
 
@@ -1262,6 +1357,7 @@ function settingsCard(): HTMLElement {
         gain_control: checked("voice-agc", cur.voice.gain_control),
       },
       push_to_talk: model.draftPtt === undefined ? cur.push_to_talk : model.draftPtt,
+      push_to_talk_background: checked("ptt-background", cur.push_to_talk_background ?? false),
     };
     if (next.receive_relay && !isRelayAddress(next.receive_relay)) {
       showError({ kind: "invalid_input", message: `relay: “${next.receive_relay}” is not HOST:PORT` });
@@ -1295,6 +1391,8 @@ function settingsCard(): HTMLElement {
       checkbox("voice-agc", s.gainControlLabel, st?.voice.gain_control ?? true),
       h("p", { class: "hint" }, s.voiceHint)),
     pttField(model.draftPtt === undefined ? (st?.push_to_talk ?? null) : model.draftPtt),
+    checkbox("ptt-background", s.pttBackgroundLabel, st?.push_to_talk_background ?? false),
+    h("p", { class: "hint" }, s.pttBackgroundHint),
     select("theme-select", s.themeLabel, Object.entries(s.themes), st?.theme ?? "system"),
     h("div", { class: "field check" },
       h("input", { type: "checkbox", id: "receive-calls", checked: st?.receive_calls ?? true }),
@@ -1782,9 +1880,10 @@ document.addEventListener("keyup", (e) => {
     pttHeld(false);
   }
 });
-// Key-up events do not reach a window that lost the focus: release the key then.
+// Key-up events do not reach a window that lost the focus: release the key then
+// (unless the key is read system-wide, which sees its real state).
 window.addEventListener("blur", () => {
-  if (mic.held) {
+  if (mic.held && !pttWatching) {
     clearTimeout(mic.release);
     mic.held = false;
     applyMic();
@@ -1806,7 +1905,12 @@ onCallEvent((callNo, ev) => {
   render();
 });
 
+onPttKey((held) => {
+  if (model.screen.name === "call" && pttWatching) pttHeld(held);
+});
+
 onCallEnded((e) => {
+  watchPttKey(false);
   if (model.status) {
     model.status.history.entries = [e.entry, ...model.status.history.entries];
   }
