@@ -176,7 +176,12 @@ async fn one_run(width: u32, height: u32, secs: u64) -> Run {
         video_out: Box::new(ShownSink {
             shown: shown.clone(),
             decoded: decoded.clone(),
-            renderer: None,
+            // Made before the call, as an app's window has its renderer before any call
+            // (made on the first frame, its wgpu set-up on lavapipe, 0.1-0.4 s here, was
+            // counted in the first frame's time to screen).
+            renderer: Some(
+                wzp_render::Renderer::offscreen(&wzp_render::RendererOptions::default()).unwrap(),
+            ),
         }),
     };
     drop(b_started);
@@ -186,7 +191,23 @@ async fn one_run(width: u32, height: u32, secs: u64) -> Run {
             break;
         }
     }
-    let eb_task = tokio::spawn(async move { while eb.recv().await.is_some() {} });
+    // Timelines of both engines' events, printed for a slow first video frame.
+    let timeline: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+    let note = |who: &'static str, tl: &Arc<Mutex<Vec<(Instant, String)>>>, e: &Event| {
+        let what = match e {
+            Event::State(s) => format!("{who} state {s:?}"),
+            Event::Verification { id, .. } => format!("{who} keys with {id}"),
+            Event::ParticipantJoined(p) => format!("{who} sees {} join", p.id),
+            _ => return,
+        };
+        tl.lock().unwrap().push((Instant::now(), what));
+    };
+    let tl_b = Arc::clone(&timeline);
+    let eb_task = tokio::spawn(async move {
+        while let Some(e) = eb.recv().await {
+            note("B", &tl_b, &e);
+        }
+    });
     // A: the command at t0.
     let started = Stamps::default();
     let made = Arc::new(Mutex::new(HashMap::new()));
@@ -209,11 +230,44 @@ async fn one_run(width: u32, height: u32, secs: u64) -> Run {
     cfg.video.threads = 2;
     let t0 = Instant::now();
     let (a, mut ea) = Call::start(cfg, CallTarget::Room("bench".into()), io_a).unwrap();
-    let ea_task = tokio::spawn(async move { while ea.recv().await.is_some() {} });
+    let tl_a = Arc::clone(&timeline);
+    let ea_task = tokio::spawn(async move {
+        while let Some(e) = ea.recv().await {
+            note("A", &tl_a, &e);
+        }
+    });
     wait_until("first audio", 10, || first.lock().unwrap().is_some()).await;
     let audio_setup = first.lock().unwrap().unwrap().duration_since(t0);
     wait_until("first video", 10, || !shown.lock().unwrap().is_empty()).await;
     let video_setup = shown.lock().unwrap()[0].1.duration_since(t0);
+    if video_setup > Duration::from_millis(300) {
+        let bs = b.stats().await.unwrap();
+        let seen = bs.participants.first();
+        eprintln!(
+            "slow first video ({} ms): B awaiting-key datagrams {}, keyframe requests {:?}, A's first frame counter shown {:?}",
+            video_setup.as_millis(),
+            bs.awaiting_key_datagrams,
+            seen.map(|p| p.keyframe_requests),
+            shown.lock().unwrap().first().map(|f| f.0),
+        );
+        for (t, what) in timeline.lock().unwrap().iter() {
+            eprintln!(
+                "  +{:>4} ms {what}",
+                t.saturating_duration_since(t0).as_millis()
+            );
+        }
+        eprintln!(
+            "  relay: {}",
+            relay
+                .handle()
+                .metrics()
+                .render()
+                .lines()
+                .filter(|l| l.contains("keyframe") && !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
     tokio::time::sleep(Duration::from_secs(secs)).await;
     a.hang_up().unwrap();
     b.hang_up().unwrap();
