@@ -55,7 +55,17 @@ try {
   const end = Date.now() + 120000;
   while (!existsSync(join(out, "measured")) && Date.now() < end) await sleep(250);
   await shot("in-call");
-  await click(await find("#hangup-button")).catch((e) => log("hang up:", String(e.message).slice(0, 200)));
+  // The call view redraws ten times a second: a lookup can meet a replaced element
+  // ("stale element reference", which failed runs after the sample was taken), so retry.
+  for (let i = 0; i < 5; i++) {
+    try {
+      await click(await find("#hangup-button"));
+      break;
+    } catch (e) {
+      log("hang up:", String(e.message).slice(0, 200));
+      await sleep(200);
+    }
+  }
   await sleep(1000);
 } catch (e) {
   failed = true;

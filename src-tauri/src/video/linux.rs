@@ -23,8 +23,37 @@ pub struct Native {
     app: tauri::AppHandle,
 }
 
+/// The wgpu instance and a surface on the video child's X window `xid`. Main thread only.
+fn make_surface(
+    app: &tauri::AppHandle,
+    xid: std::os::raw::c_ulong,
+) -> Result<(wgpu::Instance, wgpu::Surface<'static>), String> {
+    let window = app
+        .get_webview_window("main")
+        .ok_or("the main window is gone")?;
+    let raw_display = window
+        .display_handle()
+        .map_err(|e| format!("no display handle: {e}"))?
+        .as_raw();
+    let instance = RendererOptions::default().instance();
+    let target = wgpu::SurfaceTargetUnsafe::RawHandle {
+        raw_display_handle: Some(raw_display),
+        raw_window_handle: RawWindowHandle::Xlib(XlibWindowHandle::new(xid)),
+    };
+    // SAFETY: `xid` is the X window of the DrawingArea kept in `CHILD` for the life
+    // of the main window (it is only hidden, never destroyed, while the app runs),
+    // and the display is the app's own Xlib display, open until the app exits.
+    // The surface is dropped with the render thread, which ends when the app does.
+    #[allow(unsafe_code)]
+    let surface = unsafe { instance.create_surface_unsafe(target) }
+        .map_err(|e| format!("cannot make a wgpu surface on the video child: {e}"))?;
+    tracing::info!(xid, "video surface made");
+    Ok((instance, surface))
+}
+
 impl Native {
-    /// Builds the child (hidden) and the wgpu surface on it. Main thread only.
+    /// Builds the child (hidden); the wgpu surface on it comes with the first video
+    /// tile ([`SurfaceSource`]). Main thread only.
     pub fn create(window: &tauri::WebviewWindow) -> Result<(Self, SurfaceSource), String> {
         let gtk_window = window
             .gtk_window()
@@ -58,27 +87,27 @@ impl Native {
             .map_err(|_| "video in the window needs X11 (this session is not X11)".to_string())?
             .xid();
         da.hide();
-        let raw_display = window
-            .display_handle()
-            .map_err(|e| format!("no display handle: {e}"))?
-            .as_raw();
-        let options = RendererOptions::default();
-        let instance = options.instance();
-        let target = wgpu::SurfaceTargetUnsafe::RawHandle {
-            raw_display_handle: Some(raw_display),
-            raw_window_handle: RawWindowHandle::Xlib(XlibWindowHandle::new(xid)),
-        };
-        // SAFETY: `xid` is the X window of the DrawingArea kept in `CHILD` for the life
-        // of the main window (it is only hidden, never destroyed, while the app runs),
-        // and the display is the app's own Xlib display, open until the app exits.
-        // The surface is dropped with the render thread, which ends when the app does.
-        #[allow(unsafe_code)]
-        let surface = unsafe { instance.create_surface_unsafe(target) }
-            .map_err(|e| format!("cannot make a wgpu surface on the video child: {e}"))?;
         CHILD.with(|c| *c.borrow_mut() = Some(da));
         tracing::info!(xid, "video child window ready");
+        // The wgpu instance and surface are made when the first video tile is laid out,
+        // not at start: creating the instance opens every installed Vulkan driver
+        // (about 10 MB of RSS and 0.06-0.3 s on the main thread at start-up here, see
+        // docs/BENCHMARKS.md), which an idle app or one that never shows video does not
+        // need. The render thread asks the main thread for them (Xlib and the display
+        // are the main thread's) and then opens the adapter and device itself.
+        let app = window.app_handle().clone();
         let source: SurfaceSource = Box::new(move |size| {
-            Renderer::for_surface(&instance, surface, size, &options).map_err(|e| e.to_string())
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let main = app.clone();
+            app.run_on_main_thread(move || {
+                let _ = tx.send(make_surface(&main, xid));
+            })
+            .map_err(|e| format!("cannot reach the main thread: {e}"))?;
+            let (instance, surface) = rx
+                .recv()
+                .map_err(|_| "the main thread did not make the video surface".to_string())??;
+            Renderer::for_surface(&instance, surface, size, &RendererOptions::default())
+                .map_err(|e| e.to_string())
         });
         Ok((
             Self {

@@ -277,7 +277,7 @@ impl VideoSink for SelfSink {
 }
 
 /// Makes the renderer on the render thread (opening the adapter and device blocks, so
-/// not on the main thread); the surface itself was made on the main thread.
+/// not on the main thread), with the surface the platform makes for it.
 pub type SurfaceSource = Box<dyn FnOnce(Size) -> Result<Renderer, String> + Send>;
 
 fn spawn_render_thread(rx: Receiver<Msg>, source: Option<SurfaceSource>) {
@@ -315,7 +315,10 @@ impl RenderState {
                 }
             }
             Msg::Layout(l) => {
-                if self.renderer.is_none() {
+                // The renderer (and, on Linux, the wgpu instance and surface) is made
+                // for the first layout with a tile, not for the empty ones the UI
+                // reports outside calls.
+                if self.renderer.is_none() && !l.tiles.is_empty() {
                     if let Some(make) = self.source.take() {
                         match make(l.size) {
                             Ok(r) => {
