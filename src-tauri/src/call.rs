@@ -64,6 +64,9 @@ pub struct CallInfo {
     pub video: bool,
     /// The microphone starts muted (push-to-talk is on: it opens while the key is held).
     pub muted: bool,
+    /// The camera is open and sending from the start (false: the call offers video, but
+    /// the user starts calls with the camera off, or there is none).
+    pub camera: bool,
 }
 
 /// What is sent as [`CALL_ENDED`].
@@ -106,6 +109,9 @@ pub struct Calls {
     /// Calls start with the microphone muted (push-to-talk is on), so nothing is sent
     /// before the UI knows the key is held.
     start_muted: std::sync::atomic::AtomicBool,
+    /// Calls start with the camera closed (the "start with my camera off" setting): the
+    /// media factory then opens none, and the camera button opens it.
+    start_camera_off: std::sync::atomic::AtomicBool,
     /// Where a call with a video source shows our own picture (self-view), if anywhere.
     self_view: Option<SelfViewFactory>,
 }
@@ -134,6 +140,7 @@ impl Calls {
             ended: Arc::new(tokio::sync::watch::channel(0).0),
             voice: Mutex::new(wzp_engine::VoiceConfig::default()),
             start_muted: std::sync::atomic::AtomicBool::new(false),
+            start_camera_off: std::sync::atomic::AtomicBool::new(false),
             self_view: None,
         }
     }
@@ -149,6 +156,23 @@ impl Calls {
     pub fn set_start_muted(&self, on: bool) {
         self.start_muted
             .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Calls from now on start with the camera closed (the media factory must then open
+    /// none); the call still offers its camera button.
+    pub fn set_start_camera_off(&self, on: bool) {
+        self.start_camera_off
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a call starting now has a camera to offer: a source was opened, or the
+    /// camera is closed only because the user starts calls with it off.
+    fn video_offered(&self, media: &MediaIo) -> (bool, bool) {
+        let camera = media.video_in.is_some();
+        let off = self
+            .start_camera_off
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (camera || off, camera)
     }
 
     /// Sets the microphone processing for calls from now on, and for the running call
@@ -195,7 +219,7 @@ impl Calls {
             CallTarget::Direct(fp) => (fp.to_string(), Direction::Placed),
         };
         let media = (self.media)();
-        let video = media.video_in.is_some();
+        let (video, camera) = self.video_offered(&media);
         let (call, events) = Call::start(cfg.config, req.target.clone(), media)?;
         Ok(self.run(
             &mut active,
@@ -204,7 +228,7 @@ impl Calls {
             target,
             direction,
             &req.relay,
-            video,
+            (video, camera),
             cfg.first_use,
         ))
     }
@@ -225,7 +249,7 @@ impl Calls {
             return Err(AppError::AlreadyInCall);
         }
         let media = (self.media)();
-        let video = media.video_in.is_some();
+        let (video, camera) = self.video_offered(&media);
         let (call, events) = listener.accept(offer, media);
         // The listener's configuration dates from when it registered; the settings
         // may have changed since.
@@ -239,7 +263,7 @@ impl Calls {
             offer.from.to_string(),
             Direction::Received,
             relay,
-            video,
+            (video, camera),
             first_use,
         ))
     }
@@ -254,7 +278,7 @@ impl Calls {
         target: String,
         direction: Direction,
         relay: &str,
-        video: bool,
+        (video, camera): (bool, bool),
         first_use: bool,
     ) -> CallInfo {
         let call_no = {
@@ -291,6 +315,7 @@ impl Calls {
             relay: relay.to_string(),
             video,
             muted,
+            camera,
         };
         tracing::info!(call_no, relay = %relay, ?direction, "call started");
         let forward = Forwarder {

@@ -210,10 +210,14 @@ pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Re
         .notifier
         .send(crate::notify::Input::Enabled(settings.call_notifications));
     state.calls.set_start_muted(settings.push_to_talk.is_some());
+    state
+        .calls
+        .set_start_camera_off(settings.camera_off_at_start);
     if let Ok(mut d) = state.devices.lock() {
         d.input = settings.audio_input.clone();
         d.output = settings.audio_output.clone();
         d.camera = settings.camera.clone();
+        d.camera_off_at_start = settings.camera_off_at_start;
     }
     *lock_settings(&state)? = settings;
     refresh_listener(&state).await;
@@ -546,10 +550,41 @@ pub fn notify_labels(state: State<'_, AppState>, labels: crate::notify::Labels) 
     state.notifier.send(crate::notify::Input::Labels(labels));
 }
 
-/// Turns outgoing video on or off.
+/// Turns outgoing video on or off. Off closes the camera itself, so its light goes out
+/// (not only the stream); on opens the chosen camera again (or for the first time, in a
+/// call started with the camera off) before sending resumes: if that fails the camera
+/// stays off and the error says why.
+/// `id` is the camera the call uses (the one picked in the call, if any); `None` is the
+/// settings' choice.
 #[tauri::command]
-pub fn camera(state: State<'_, AppState>, on: bool) -> Result<()> {
-    state.calls.with_call(|c| c.camera(on))
+pub async fn camera(state: State<'_, AppState>, on: bool, id: Option<String>) -> Result<()> {
+    if !on {
+        return state.calls.with_call(|c| {
+            c.camera(false)?;
+            c.command(wzp_engine::Command::SetVideoInput(None))
+        });
+    }
+    if state.calls.current()?.is_none() {
+        return Err(AppError::NotInCall);
+    }
+    let id = match id.filter(|s| !s.trim().is_empty()) {
+        Some(id) => Some(id),
+        None => state
+            .devices
+            .lock()
+            .map_err(|_| AppError::Internal("device choice lock poisoned".into()))?
+            .camera
+            .clone(),
+    };
+    let source = crate::devtest::blocking("camera", std::time::Duration::from_secs(8), move || {
+        crate::media::open_video(id.as_deref())
+    })
+    .await?
+    .ok_or(AppError::NoCamera)?;
+    state.calls.with_call(|c| {
+        c.command(wzp_engine::Command::SetVideoInput(Some(source)))?;
+        c.camera(true)
+    })
 }
 
 /// A stats snapshot of the running call.

@@ -177,6 +177,7 @@ impl AppState {
             input: settings.audio_input.clone(),
             output: settings.audio_output.clone(),
             camera: settings.camera.clone(),
+            camera_off_at_start: settings.camera_off_at_start,
         }));
         let media_devices = devices.clone();
         let video: Arc<std::sync::OnceLock<video::VideoView>> =
@@ -225,6 +226,7 @@ impl AppState {
         calls.set_voice(settings.voice.config())?;
         notifier.send(notify::Input::Enabled(settings.call_notifications));
         calls.set_start_muted(settings.push_to_talk.is_some());
+        calls.set_start_camera_off(settings.camera_off_at_start);
         let incoming = incoming::Incoming::new(emit, calls.clone(), incoming::RING_TIME);
         let identities = Arc::new(identity::Identities::open(
             data_dir.join(identity::SEALED_FILE),

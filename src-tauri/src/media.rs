@@ -24,6 +24,8 @@ pub struct DeviceChoice {
     pub output: Option<String>,
     /// Camera id (`wzp_video::camera::CameraInfo::id`), `None` for the first camera.
     pub camera: Option<String>,
+    /// Calls start with the camera closed (it opens when the user turns it on).
+    pub camera_off_at_start: bool,
 }
 
 /// The capture mode asked of a camera (it gives the closest it has).
@@ -210,12 +212,18 @@ pub fn open(choice: &Arc<Mutex<DeviceChoice>>, warn: &dyn Fn(String)) -> MediaIo
             Box::new(NullSink)
         }
     };
-    let video_in = match open_video(c.camera.as_deref()) {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(error = %e, "no camera; the call carries no video from us");
-            warn(e.to_string());
-            None
+    // Started with the camera off, the camera is not even opened (its light stays off);
+    // the camera button opens it (`commands::camera`).
+    let video_in = if c.camera_off_at_start {
+        None
+    } else {
+        match open_video(c.camera.as_deref()) {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "no camera; the call carries no video from us");
+                warn(e.to_string());
+                None
+            }
         }
     };
     MediaIo {

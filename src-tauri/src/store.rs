@@ -120,6 +120,8 @@ pub struct Settings {
     /// (read system-wide, see `globalkey`). Off by default: it means reading the key's
     /// state outside the app, which some people would not expect.
     pub push_to_talk_background: bool,
+    /// Calls start with the camera closed; the camera button in the call opens it.
+    pub camera_off_at_start: bool,
 }
 
 /// Which microphone processing stages run (see `wzp_audio::voice`). All on by default:
@@ -176,6 +178,7 @@ impl Default for Settings {
             call_notifications: true,
             push_to_talk: None,
             push_to_talk_background: false,
+            camera_off_at_start: false,
         }
     }
 }

@@ -216,6 +216,9 @@ async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
     );
     // Push-to-talk is on: the call starts muted until the UI says the key is held.
     calls.set_start_muted(true);
+    // "Start calls with my camera off": no camera is opened (the factory opens none),
+    // but the call offers video, so the camera button can open one.
+    calls.set_start_camera_off(true);
     let me = wzp_crypto::Identity::generate(&mut rand_core::OsRng);
     let started = calls.start(
         me,
@@ -230,6 +233,10 @@ async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
         panic!("app call did not start: {:?}", started.err());
     };
     assert!(started.muted, "push-to-talk: the call starts muted");
+    assert!(
+        started.video && !started.camera,
+        "started with the camera off: video offered, camera closed"
+    );
     assert!(matches!(calls.current(), Ok(Some(n)) if n == started.call_no));
     // A second call is refused while one runs.
     let again = calls.start(

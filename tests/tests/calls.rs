@@ -649,6 +649,123 @@ async fn a_camera_that_fails_mid_call_is_an_event_and_the_call_goes_on() {
     let _ = (da.await, db.await);
 }
 
+/// A camera that says when it is closed (dropped), as a device's light would.
+struct ClosingCamera {
+    inner: SyntheticSource,
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl wzp_video::FrameSource for ClosingCamera {
+    fn next_frame(&mut self) -> wzp_video::Result<Option<wzp_video::I420Frame>> {
+        self.inner.next_frame()
+    }
+    fn dimensions(&self) -> (u32, u32) {
+        self.inner.dimensions()
+    }
+    fn frame_rate(&self) -> f64 {
+        self.inner.frame_rate()
+    }
+}
+
+impl Drop for ClosingCamera {
+    fn drop(&mut self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn closing_camera() -> (
+    Box<dyn wzp_video::FrameSource + Send>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let closed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cam = ClosingCamera {
+        inner: SyntheticSource::new(320, 192, 15).expect("pattern"),
+        closed: closed.clone(),
+    };
+    (Box::new(cam), closed)
+}
+
+/// What the desktop app's camera button does: off stops the video and closes the
+/// camera (its source is dropped, so a real device's light goes out), on opens one
+/// again and the peer sees video again; a call can also start with no camera and get
+/// one later (the "start with my camera off" setting).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn camera_off_closes_the_camera_and_on_opens_one_again() {
+    let _serial = wzp_e2e::serial();
+    let relay = TestRelay::start("camera-off").await;
+    let counters = CounterSink::default();
+    let (cam, closed) = closing_camera();
+    let io_a = MediaIo {
+        audio_in: Box::new(ToneSource::new(440.0, 0.3)),
+        audio_out: Box::new(SharedSink::default()),
+        video_in: Some(cam),
+        video_out: Box::new(NullVideoSink),
+    };
+    let io_b = MediaIo {
+        audio_in: Box::new(ToneSource::new(660.0, 0.3)),
+        audio_out: Box::new(SharedSink::default()),
+        video_in: None,
+        video_out: Box::new(counters.clone()),
+    };
+    let mut cfg = relay.config();
+    cfg.video.bitrate_bps = 300_000;
+    let (a, mut ea) = Call::start(cfg, CallTarget::Room("c".into()), io_a).expect("a");
+    let (b, mut eb) = Call::start(relay.config(), CallTarget::Room("c".into()), io_b).expect("b");
+    active(&mut ea).await;
+    active(&mut eb).await;
+    let (da, db) = (drain(ea), drain(eb));
+    let frames = || counters.0.lock().expect("lock").len();
+    let wait_frames = |n: usize, what: &'static str| {
+        let frames = &frames;
+        async move {
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while frames() < n {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{what}: {} frames",
+                    frames()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_frames(10, "video before the camera goes off").await;
+    // Off: sending stops and the camera is closed.
+    a.camera(false).expect("off");
+    a.command(wzp_engine::Command::SetVideoInput(None))
+        .expect("close");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while !closed.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the camera was not closed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let off_at = frames();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        frames() <= off_at + 1,
+        "video kept coming with the camera off"
+    );
+    // On: a camera opened again; the peer sees video again.
+    let (cam2, closed2) = closing_camera();
+    a.command(wzp_engine::Command::SetVideoInput(Some(cam2)))
+        .expect("open");
+    a.camera(true).expect("on");
+    wait_frames(off_at + 10, "video after the camera came back").await;
+    a.hang_up().expect("hang up");
+    b.hang_up().expect("hang up");
+    a.wait().await;
+    b.wait().await;
+    let _ = (da.await, db.await);
+    assert!(
+        closed2.load(std::sync::atomic::Ordering::SeqCst),
+        "closed at the end of the call"
+    );
+}
+
 /// Mean power of `samples`.
 fn power(samples: &[f32]) -> f32 {
     samples.iter().map(|x| x * x).sum::<f32>() / samples.len().max(1) as f32

@@ -281,6 +281,17 @@ try {
   await sleep(1500);
   await checkTile(".video-tile.self", "09b-window-camera-switched", "the self-view after a camera switch");
   log("camera switched in the call:", await textOf("#call-devices-note"));
+  // The camera button: off stops sending and closes the camera (the self-view goes), on
+  // opens it again (the shell reopens the source) and the self-view shows it again.
+  await clickUntil("#camera-button", "#camera-button[aria-pressed=false]", "the camera to be off", 4);
+  const selfGone = Date.now() + 10000;
+  while ((await findAll(".video-tile.self")).length > 0 && Date.now() < selfGone) await sleep(200);
+  if ((await findAll(".video-tile.self")).length > 0) throw new Error("the self-view stayed with the camera off");
+  await clickUntil("#camera-button", "#camera-button[aria-pressed=true]", "the camera to be on again", 4);
+  await waitFor(".video-tile.self", "the self-view tile again", 10000);
+  await sleep(2000);
+  await checkTile(".video-tile.self", "09c-window-camera-back", "the self-view after the camera was turned on again");
+  log("camera turned off (closed) and on again (reopened)");
 
   // M mutes (keyboard shortcut); the peer's stats then show us muted.
   try {

@@ -33,6 +33,7 @@ export interface Settings {
   voice: VoiceSettings;
   call_notifications: boolean;
   push_to_talk_background: boolean;
+  camera_off_at_start: boolean;
   /** Push-to-talk key (KeyboardEvent.code), or null for an open microphone. */
   push_to_talk: string | null;
 }
@@ -131,7 +132,8 @@ export const api = {
   relayPing: (address: string) => invoke<PingResult>("relay_ping", { address }),
   hangUp: () => invoke<void>("hang_up"),
   mute: (on: boolean) => invoke<void>("mute", { on }),
-  camera: (on: boolean) => invoke<void>("camera", { on }),
+  /** Camera on (opening `id`, null: the settings' camera) or off (closing it). */
+  camera: (on: boolean, id: string | null) => invoke<void>("camera", { on, id }),
   notifyLabels: (labels: Record<string, string>) => invoke<void>("notify_labels", { labels }),
   traySet: (labels: Record<string, string> | null, inCall: boolean, muted: boolean) =>
     invoke<void>("tray_set", { labels, inCall, muted }),

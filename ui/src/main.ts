@@ -432,7 +432,7 @@ function toggleCamera(): void {
   const c = model.call;
   if (!c || isOver(c) || !c.info.video) return;
   const on = !c.camera;
-  api.camera(on).then(() => {
+  api.camera(on, model.callDevices.camera).then(() => {
     if (model.call) model.call = setCamera(model.call, on);
     render();
   }, showError);
@@ -1358,6 +1358,7 @@ function settingsCard(): HTMLElement {
       },
       push_to_talk: model.draftPtt === undefined ? cur.push_to_talk : model.draftPtt,
       push_to_talk_background: checked("ptt-background", cur.push_to_talk_background ?? false),
+      camera_off_at_start: checked("camera-off-at-start", cur.camera_off_at_start ?? false),
     };
     if (next.receive_relay && !isRelayAddress(next.receive_relay)) {
       showError({ kind: "invalid_input", message: `relay: “${next.receive_relay}” is not HOST:PORT` });
@@ -1384,6 +1385,7 @@ function settingsCard(): HTMLElement {
           model.cameras = await api.listCameras();
         }) }, s.loadDevices),
     devs ? cameraFields() : null,
+    checkbox("camera-off-at-start", s.cameraOffAtStartLabel, st?.camera_off_at_start ?? false),
     h("fieldset", { class: "field" },
       h("legend", {}, s.voiceLegend),
       checkbox("voice-aec", s.echoCancellationLabel, st?.voice.echo_cancellation ?? true),
@@ -1475,6 +1477,12 @@ function callDevicesCard(over: boolean): HTMLElement {
     const id = el.value || null;
     const name = el.selectedOptions[0]?.textContent ?? el.value;
     el.blur();
+    if (model.call && !model.call.camera) {
+      // The camera is off (and closed): remember the choice for when it is turned on.
+      model.callDevices = { ...model.callDevices, camera: id, note: s.cameraChosenWhileOff(name) };
+      render();
+      return;
+    }
     api.setCamera(id).then(
       () => {
         model.callDevices = { ...model.callDevices, camera: id, note: s.deviceSwitched(name) };

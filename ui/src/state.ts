@@ -65,6 +65,8 @@ export interface CallInfo {
   video: boolean;
   /** The microphone starts muted (push-to-talk). */
   muted?: boolean;
+  /** The camera is open and sending from the start (false: started with it off). */
+  camera?: boolean;
 }
 
 export interface CallView {
@@ -90,7 +92,7 @@ export function newCall(info: CallInfo): CallView {
     participants: [],
     localLevel: 0,
     muted: info.muted ?? false,
-    camera: info.video,
+    camera: info.video && (info.camera ?? true),
     stats: null,
     relayFingerprint: null,
     warnings: [],

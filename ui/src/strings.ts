@@ -271,6 +271,8 @@ export const s = {
   selfView: "Your camera (what others see)",
   cameraLabel: "Camera",
   firstCamera: "First camera found",
+  cameraOffAtStartLabel: "Start calls with my camera off (it opens when I turn it on)",
+  cameraChosenWhileOff: (name: string) => `${name} will be used when you turn the camera on.`,
   noCameras: "No camera found on this computer.",
   previewStart: "Preview camera",
   previewStop: "Stop preview",
