@@ -610,6 +610,28 @@ mod tests {
     }
 
     /// Creates an identity in a passphrase file in `dir`; returns its words and fingerprint.
+    /// After a restart, `old` no longer opens the file and `new` opens identity `fp`.
+    fn assert_file_opens_only_with(dir: &Path, old: &str, new: &str, fp: &str) {
+        let again = over_file(dir, MemoryStore::default());
+        assert_eq!(kind(again.unlock(old)), "wrong_passphrase");
+        assert_eq!(
+            again.unlock(new).ok().map(|i| i.fingerprint),
+            Some(fp.to_string())
+        );
+    }
+
+    /// The file is readable by its owner only (Unix).
+    fn assert_owner_only(path: &Path) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777);
+            assert_eq!(mode.ok(), Some(0o600));
+        }
+        #[cfg(not(unix))]
+        let _ = path;
+    }
+
     fn create_in_file(dir: &Path, passphrase: &str) -> (Vec<String>, String) {
         let ids = over_file(dir, MemoryStore::default());
         assert_eq!(
@@ -637,12 +659,7 @@ mod tests {
             !String::from_utf8_lossy(&bytes).contains(&seed_hex),
             "the seed is not in the file in the clear"
         );
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
-            assert_eq!(mode.ok(), Some(0o600));
-        }
+        assert_owner_only(&path);
 
         // A restart: the file wins over the secret store (which holds another identity).
         let other = MemoryStore::default();
@@ -712,15 +729,7 @@ mod tests {
             ids.restore(&words.join(" ")).ok().map(|i| i.fingerprint),
             Some(fp.clone())
         );
-        let again = over_file(&dir, MemoryStore::default());
-        assert_eq!(kind(again.unlock("first passphrase")), "wrong_passphrase");
-        assert_eq!(
-            again
-                .unlock("second passphrase")
-                .ok()
-                .map(|i| i.fingerprint),
-            Some(fp)
-        );
+        assert_file_opens_only_with(&dir, "first passphrase", "second passphrase", &fp);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -755,21 +764,8 @@ mod tests {
             ids.info().ok().flatten().map(|i| i.fingerprint),
             Some(fp.clone())
         );
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = std::fs::metadata(&path).map(|m| m.permissions().mode() & 0o777);
-            assert_eq!(mode.ok(), Some(0o600));
-        }
-        let again = over_file(&dir, MemoryStore::default());
-        assert_eq!(kind(again.unlock("first passphrase")), "wrong_passphrase");
-        assert_eq!(
-            again
-                .unlock("second passphrase")
-                .ok()
-                .map(|i| i.fingerprint),
-            Some(fp)
-        );
+        assert_owner_only(&path);
+        assert_file_opens_only_with(&dir, "first passphrase", "second passphrase", &fp);
         // The OS secret store has no passphrase to change.
         let plain = Identities::new(Box::new(MemoryStore::default()));
         assert_eq!(
