@@ -4,8 +4,8 @@
 //! the input with PESQ wideband (tools/pesq_score.py, Python `pesq`).
 //!
 //! The RaptorQ rows wrap the Opus packets in wzp-fec blocks the way the call
-//! engine protects audio on lossy paths (wzp_engine::protection: 5 frames per
-//! block, repair spread over the next 3 blocks, playout held 400 ms behind).
+//! engine protects audio on lossy paths (wzp_engine::protection: 15 frames per
+//! block, repair spread over the next block, playout held 500 ms behind).
 //!
 //! Run: `cargo run --release -p wzp-audio --example quality_bench -- [input.wav] [out_dir]`
 //! (defaults: assets/speech_48k.wav, target/quality-bench). `WZP_QB_SEEDS=N` scores
@@ -123,27 +123,27 @@ fn variants() -> Vec<Variant> {
             raptorq: None,
         },
         Variant {
-            name: "RaptorQ k5 x1.0 d3 +400ms".to_owned(),
+            name: "RaptorQ k15 x1.0 d1 +500ms".to_owned(),
             enc: plain_enc,
             recovery: None,
             plc: true,
             raptorq: Some(RaptorQ {
-                k: 5,
+                k: 15,
                 ratio: 1.0,
-                depth: 3,
-                delay_ms: 400,
+                depth: 1,
+                delay_ms: 500,
             }),
         },
         Variant {
-            name: "RaptorQ k5 x2.0 d3 +400ms".to_owned(),
+            name: "RaptorQ k15 x2.0 d1 +500ms".to_owned(),
             enc: plain_enc,
             recovery: None,
             plc: true,
             raptorq: Some(RaptorQ {
-                k: 5,
+                k: 15,
                 ratio: 2.0,
-                depth: 3,
-                delay_ms: 400,
+                depth: 1,
+                delay_ms: 500,
             }),
         },
     ]
