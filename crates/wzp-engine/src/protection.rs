@@ -270,32 +270,53 @@ impl AudioProtection {
             tracing::debug!(error = %e, "frame sent without FEC");
             return None;
         }
-        Some(
-            fec.into_iter()
-                .map(|p| {
-                    let mut payload = Vec::with_capacity(wzp_fec::FEC_HEADER_LEN + p.data.len());
-                    p.write(&mut payload);
-                    if p.is_repair() {
-                        let s = self.repair_seq;
-                        self.repair_seq = s.wrapping_add(1);
-                        self.repair_sent += 1;
-                        OutPacket {
-                            stream: AUDIO_REPAIR_STREAM,
-                            seq: s,
-                            repair: true,
-                            payload,
-                        }
-                    } else {
-                        OutPacket {
-                            stream: StreamId(0),
-                            seq,
-                            repair: false,
-                            payload,
-                        }
-                    }
-                })
-                .collect(),
+        Some(fec.into_iter().map(|p| self.out_packet(&p, seq)).collect())
+    }
+
+    /// The sender stops sending frames (muted): closes the block being filled and
+    /// returns every repair symbol still waiting for its slot, which would
+    /// otherwise wait for the next frame. With 15-frame blocks whose repair is
+    /// spread over the next block, that is up to the last 580 ms of speech.
+    /// They go with the codec id their symbol size was chosen for (the
+    /// receiver derives the size from it). Empty when protection is off or
+    /// nothing waits.
+    pub fn flush(&mut self) -> (CodecId, Vec<OutPacket>) {
+        let Some((enc, codec)) = self.encoder.as_mut() else {
+            return (CodecId::ComfortNoise, Vec::new());
+        };
+        let codec = *codec;
+        let mut fec = Vec::new();
+        enc.flush(&mut fec);
+        // Only repair symbols come out of a flush; the sequence number is unused.
+        (
+            codec,
+            fec.iter().map(|p| self.out_packet(p, Seq(0))).collect(),
         )
+    }
+
+    /// The packet for one wzp-fec packet: a source symbol goes on stream 0 with
+    /// the frame's `seq`, a repair symbol on the repair stream with its own.
+    fn out_packet(&mut self, p: &FecPacket, seq: Seq) -> OutPacket {
+        let mut payload = Vec::with_capacity(wzp_fec::FEC_HEADER_LEN + p.data.len());
+        p.write(&mut payload);
+        if p.is_repair() {
+            let s = self.repair_seq;
+            self.repair_seq = s.wrapping_add(1);
+            self.repair_sent += 1;
+            OutPacket {
+                stream: AUDIO_REPAIR_STREAM,
+                seq: s,
+                repair: true,
+                payload,
+            }
+        } else {
+            OutPacket {
+                stream: StreamId(0),
+                seq,
+                repair: false,
+                payload,
+            }
+        }
     }
 }
 
@@ -583,6 +604,50 @@ mod tests {
         // Garbage is counted, not a panic.
         rx.push(CodecId::Opus24k, &[1, 2], t0, &mut out);
         assert_eq!(rx.malformed, 1);
+    }
+
+    /// A sender that mutes mid-block sends the block's repair at once, so the
+    /// last frames before the mute can be rebuilt without waiting for unmute.
+    #[test]
+    fn flush_on_mute_protects_the_last_frames() {
+        let t0 = Instant::now();
+        let mut p = AudioProtection::new(Seq(0));
+        assert!(p.flush().1.is_empty(), "nothing to flush while off");
+        p.on_report(ParticipantId(2), 20.0, t0);
+        p.update(t0);
+        let mut rx = FecReceiver::new().expect("receiver");
+        let mut out = Vec::new();
+        // 20 frames: one whole block and 5 frames of the next; the last 3 are lost.
+        for i in 0..20u32 {
+            let pkts = p
+                .protect(
+                    CodecId::Opus32k,
+                    Seq(i),
+                    TimestampMs(i * 20),
+                    &[i as u8; 60],
+                )
+                .expect("protected");
+            for pk in pkts.iter().filter(|_| i < 17) {
+                rx.push(CodecId::Opus32k, &pk.payload, t0, &mut out);
+            }
+        }
+        assert!(out.iter().all(|f| f.seq.0 < 17));
+        let (codec, flushed) = p.flush();
+        assert_eq!(codec, CodecId::Opus32k);
+        assert!(!flushed.is_empty());
+        assert!(flushed.iter().all(|pk| pk.repair));
+        for pk in &flushed {
+            rx.push(CodecId::Opus32k, &pk.payload, t0, &mut out);
+        }
+        for i in 17..20u32 {
+            let f = out
+                .iter()
+                .find(|f| f.seq == Seq(i))
+                .unwrap_or_else(|| panic!("frame {i} not rebuilt"));
+            assert!(f.recovered);
+            assert_eq!(f.data, vec![i as u8; 60]);
+        }
+        assert!(p.flush().1.is_empty(), "nothing left after a flush");
     }
 
     #[test]
