@@ -233,6 +233,7 @@ fn run(
     let mut net: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut output = Vec::new();
     let mut started = false;
+    let mut sizes = Vec::new();
     let frames = clip.len() / 960 + 60;
     for i in 0..frames as u32 {
         let now_ms = u64::from(i) * 20;
@@ -240,6 +241,7 @@ fn run(
             // Past the end the source gives silence, which flushes the pipeline.
             let _: Pull = src.pull(&mut pcm).unwrap();
             let n = enc.encode(&pcm, &mut pkt).unwrap();
+            sizes.push(n);
             bad = if bad {
                 uni(&mut rng) >= bad_to_good
             } else {
@@ -302,7 +304,13 @@ fn run(
     if std::env::var_os("WZP_QB_DEBUG").is_some()
         && let Some((_, dec)) = &fec
     {
-        eprintln!("  fec: {:?}", dec.stats());
+        sizes.sort_unstable();
+        eprintln!(
+            "  fec: {:?}; Opus frames: median {} max {} bytes",
+            dec.stats(),
+            sizes[sizes.len() / 2],
+            sizes[sizes.len() - 1]
+        );
     }
     (output, rx.stats())
 }
