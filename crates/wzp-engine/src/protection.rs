@@ -32,18 +32,21 @@ pub const AUDIO_REPAIR_STREAM: StreamId = StreamId(3);
 ///
 /// Large blocks because, at a fixed playout delay, a block's chance of getting
 /// k of its 3k symbols through a bursty path grows with the number of symbols
-/// it averages over. In the quality bench (160 ms mean bursts, 30 % loss, ratio
-/// 2.0, playout 400 ms) k = 15 with its repair spread over the next block leaves
-/// 6.9 % of frames missing where k = 5 spread over 3 blocks left 9.5 % (the
-/// same repair bandwidth; docs/BENCHMARKS.md).
+/// it averages over, up to the point where the block's first frames are due
+/// before enough of them can arrive. In the quality bench (160 ms mean bursts,
+/// 30 % loss, ratio 2.0, playout 400 ms) k = 15 with its repair spread over the
+/// next block leaves 6.9 % of frames missing where k = 5 spread over 3 blocks
+/// left 9.5 % and k = 25 leaves 7.6 % (the same repair bandwidth;
+/// docs/BENCHMARKS.md).
 pub const FRAMES_PER_BLOCK: u8 = 15;
 /// Blocks a block's repair symbols are spread over, after the block (not on
 /// the wire: only the playout delay below depends on it).
 pub const INTERLEAVE_DEPTH: u8 = 1;
 /// Playout delay a receiver holds while a sender's audio is protected. A block
 /// and its repair span cover 600 ms, but the block's later frames have that much
-/// more time, and a block rarely needs its last repair symbols; 500 ms was the
-/// best trade measured (400 ms: 30 % loss 2.48 MOS instead of 2.73, seeds 1-3).
+/// more time, and a block rarely needs its last repair symbols. 500 ms is the
+/// shortest hold measured that meets the bench's goals (400 ms: 2.48 MOS at 30 %
+/// loss instead of 2.73, seeds 1-3; 600 ms with k = 20 reaches 2.96).
 pub const PROTECTED_PLAYOUT_MS: u32 = 500;
 /// How long a receiver keeps the protected playout delay after the last
 /// protected packet (the sender may be between talk spurts).
