@@ -45,8 +45,10 @@ pub const INTERLEAVE_DEPTH: u8 = 1;
 /// Playout delay a receiver holds while a sender's audio is protected. A block
 /// and its repair span cover 600 ms, but the block's later frames have that much
 /// more time, and a block rarely needs its last repair symbols. 500 ms is the
-/// shortest hold measured that meets the bench's goals (400 ms: 2.48 MOS at 30 %
-/// loss instead of 2.73, seeds 1-3; 600 ms with k = 20 reaches 2.96).
+/// shortest hold measured that meets the bench's goals over seeds 1-3, 1-10 and
+/// 11-20 alike (at 400 ms, k = 12 meets them over 1-3 and 1-10 but not 11-20,
+/// k = 15 scores 2.48 MOS at 30 % loss instead of 2.73 over 1-3; 600 ms with
+/// k = 20 reaches 2.96).
 pub const PROTECTED_PLAYOUT_MS: u32 = 500;
 /// How long a receiver keeps the protected playout delay after the last
 /// protected packet (the sender may be between talk spurts).
