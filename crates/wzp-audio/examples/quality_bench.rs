@@ -4,14 +4,21 @@
 //! the input with PESQ wideband (tools/pesq_score.py, Python `pesq`).
 //!
 //! The RaptorQ rows wrap the Opus packets in wzp-fec blocks the way the call
-//! engine protects audio on lossy paths (wzp_engine::protection: 5 frames per
-//! block, repair spread over the next 3 blocks, playout held 400 ms behind).
+//! engine protects audio on lossy paths (wzp_engine::protection: 15 frames per
+//! block, repair spread over the next block, playout held 500 ms behind).
 //!
 //! Run: `cargo run --release -p wzp-audio --example quality_bench -- [input.wav] [out_dir]`
 //! (defaults: assets/speech_48k.wav, target/quality-bench). `WZP_QB_SEEDS=N` scores
 //! each cell with loss seeds 1..=N and prints the mean; `WZP_QB_DEBUG=1` prints the
-//! jitter-buffer counters of every run. Without Python and `pesq` it still writes
-//! the WAVs and prints "n/a" as the score.
+//! jitter-buffer and FEC counters and the score of every run. Without Python and
+//! `pesq` it still writes the WAVs and prints "n/a" as the score.
+//!
+//! For exploring protection settings: `WZP_QB_RQ=k15x2.0d1@500,k5x2.0d3@400`
+//! runs only such RaptorQ rows (k frames per block, ratio, interleave depth,
+//! playout delay); `WZP_QB_CODECS=32k,24k` and `WZP_QB_LOSSES=10,30` narrow the
+//! table; `WZP_QB_FIRST_SEED=11` moves the seed range; `WZP_QB_RESIDUAL=1` skips
+//! PESQ and prints the share of frames still missing at playout (fast enough for
+//! 40 seeds a row).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -28,9 +35,9 @@ use wzp_fec::{FecConfig, FecDecoder, FecEncoder, FecPacket};
 use wzp_proto::{CodecId, FecRatio, Seq, TimestampMs};
 
 /// One pipeline variant.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Variant {
-    name: &'static str,
+    name: String,
     enc: fn(CodecId, u8) -> EncoderConfig,
     recovery: Option<Recovery>,
     plc: bool,
@@ -85,65 +92,100 @@ fn plain_enc(c: CodecId, _: u8) -> EncoderConfig {
     EncoderConfig::plain(c)
 }
 
-const VARIANTS: [Variant; 6] = [
-    Variant {
-        name: "plain Opus (no FEC, no PLC)",
-        enc: plain_enc,
-        recovery: None,
-        plc: false,
-        raptorq: None,
-    },
-    Variant {
-        name: "Opus + PLC",
-        enc: plain_enc,
-        recovery: None,
-        plc: true,
-        raptorq: None,
-    },
-    Variant {
-        name: "WZP: in-band FEC + PLC",
-        enc: wzp_fec_enc,
-        recovery: Some(Recovery::InbandFec),
-        plc: true,
-        raptorq: None,
-    },
-    Variant {
-        name: "WZP: DRED + PLC",
-        enc: wzp_dred_enc,
-        recovery: Some(Recovery::Dred),
-        plc: true,
-        raptorq: None,
-    },
-    Variant {
-        name: "RaptorQ k5 x1.0 d3 +400ms",
-        enc: plain_enc,
-        recovery: None,
-        plc: true,
-        raptorq: Some(RaptorQ {
-            k: 5,
-            ratio: 1.0,
-            depth: 3,
-            delay_ms: 400,
-        }),
-    },
-    Variant {
-        name: "RaptorQ k5 x2.0 d3 +400ms",
-        enc: plain_enc,
-        recovery: None,
-        plc: true,
-        raptorq: Some(RaptorQ {
-            k: 5,
-            ratio: 2.0,
-            depth: 3,
-            delay_ms: 400,
-        }),
-    },
-];
+fn variants() -> Vec<Variant> {
+    vec![
+        Variant {
+            name: "plain Opus (no FEC, no PLC)".to_owned(),
+            enc: plain_enc,
+            recovery: None,
+            plc: false,
+            raptorq: None,
+        },
+        Variant {
+            name: "Opus + PLC".to_owned(),
+            enc: plain_enc,
+            recovery: None,
+            plc: true,
+            raptorq: None,
+        },
+        Variant {
+            name: "WZP: in-band FEC + PLC".to_owned(),
+            enc: wzp_fec_enc,
+            recovery: Some(Recovery::InbandFec),
+            plc: true,
+            raptorq: None,
+        },
+        Variant {
+            name: "WZP: DRED + PLC".to_owned(),
+            enc: wzp_dred_enc,
+            recovery: Some(Recovery::Dred),
+            plc: true,
+            raptorq: None,
+        },
+        Variant {
+            name: "RaptorQ k15 x1.0 d1 +500ms".to_owned(),
+            enc: plain_enc,
+            recovery: None,
+            plc: true,
+            raptorq: Some(RaptorQ {
+                k: 15,
+                ratio: 1.0,
+                depth: 1,
+                delay_ms: 500,
+            }),
+        },
+        Variant {
+            name: "RaptorQ k15 x2.0 d1 +500ms".to_owned(),
+            enc: plain_enc,
+            recovery: None,
+            plc: true,
+            raptorq: Some(RaptorQ {
+                k: 15,
+                ratio: 2.0,
+                depth: 1,
+                delay_ms: 500,
+            }),
+        },
+    ]
+}
+
+/// Exploration rows from `WZP_QB_RQ`, e.g. `k5x2.0d3@400,k4x2.0d6@560`: RaptorQ
+/// around plain Opus + PLC with k frames per block, that ratio, repair spread
+/// over d blocks and that playout delay. When set, only these rows run.
+fn rows_from_env() -> Option<Vec<Variant>> {
+    let spec = std::env::var("WZP_QB_RQ").ok()?;
+    let parse = |s: &str| -> Option<RaptorQ> {
+        let s = s.trim().strip_prefix('k')?;
+        let (k, s) = s.split_once('x')?;
+        let (ratio, s) = s.split_once('d')?;
+        let (depth, delay) = s.split_once('@')?;
+        Some(RaptorQ {
+            k: k.parse().ok()?,
+            ratio: ratio.parse().ok()?,
+            depth: depth.parse().ok()?,
+            delay_ms: delay.parse().ok()?,
+        })
+    };
+    Some(
+        spec.split(',')
+            .map(|s| {
+                let r = parse(s).unwrap_or_else(|| panic!("WZP_QB_RQ: cannot read {s:?}"));
+                Variant {
+                    name: format!("RaptorQ {}", s.trim()),
+                    enc: plain_enc,
+                    recovery: None,
+                    plc: true,
+                    raptorq: Some(r),
+                }
+            })
+            .collect(),
+    )
+}
 
 /// Runs the clip through one variant at `loss_pct` with ~`burst_ms` bursts.
 fn run(
     clip: &[f32],
-    v: Variant,
+    v: &Variant,
     codec: CodecId,
     loss_pct: u32,
     seed: u64,
@@ -191,6 +233,7 @@ fn run(
     let mut net: Vec<(u64, Vec<u8>)> = Vec::new();
     let mut output = Vec::new();
     let mut started = false;
+    let mut sizes = Vec::new();
     let frames = clip.len() / 960 + 60;
     for i in 0..frames as u32 {
         let now_ms = u64::from(i) * 20;
@@ -198,6 +241,7 @@ fn run(
             // Past the end the source gives silence, which flushes the pipeline.
             let _: Pull = src.pull(&mut pcm).unwrap();
             let n = enc.encode(&pcm, &mut pkt).unwrap();
+            sizes.push(n);
             bad = if bad {
                 uni(&mut rng) >= bad_to_good
             } else {
@@ -257,6 +301,17 @@ fn run(
         }
     }
     output.truncate(clip.len());
+    if std::env::var_os("WZP_QB_DEBUG").is_some()
+        && let Some((_, dec)) = &fec
+    {
+        sizes.sort_unstable();
+        eprintln!(
+            "  fec: {:?}; Opus frames: median {} max {} bytes",
+            dec.stats(),
+            sizes[sizes.len() / 2],
+            sizes[sizes.len() - 1]
+        );
+    }
     (output, rx.stats())
 }
 
@@ -299,36 +354,85 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .filter(|&n| n > 0)
         .unwrap_or(1);
+    // WZP_QB_FIRST_SEED moves the seed range (exploring beyond the table's seeds).
+    let first_seed: u64 = std::env::var("WZP_QB_FIRST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     println!(
         "input {} ({:.1} s); loss: Gilbert-Elliott, mean burst 160 ms; jitter 0-80 ms; \
-         mean over seeds 1..={seeds}",
+         mean over seeds {first_seed}..={}",
         input.display(),
-        clip.len() as f32 / 48_000.0
+        clip.len() as f32 / 48_000.0,
+        first_seed + seeds - 1
     );
-    for codec in [CodecId::Opus32k, CodecId::Opus16k] {
-        println!("\n{codec:?}: PESQ-WB MOS-LQO");
+    // WZP_QB_CODECS (e.g. `32k,24k`) and WZP_QB_LOSSES (e.g. `10,30`) narrow the table.
+    let codecs: Vec<CodecId> = std::env::var("WZP_QB_CODECS").map_or_else(
+        |_| vec![CodecId::Opus32k, CodecId::Opus16k],
+        |s| {
+            s.split(',')
+                .map(|c| match c.trim() {
+                    "48k" => CodecId::Opus48k,
+                    "32k" => CodecId::Opus32k,
+                    "24k" => CodecId::Opus24k,
+                    "16k" => CodecId::Opus16k,
+                    other => panic!("WZP_QB_CODECS: unknown tier {other:?}"),
+                })
+                .collect()
+        },
+    );
+    let losses: Vec<u32> = std::env::var("WZP_QB_LOSSES").map_or_else(
+        |_| vec![0, 5, 10, 20, 30],
+        |s| {
+            s.split(',')
+                .map(|l| {
+                    l.trim()
+                        .parse()
+                        .expect("WZP_QB_LOSSES: a list of percentages")
+                })
+                .collect()
+        },
+    );
+    let rows = rows_from_env().unwrap_or_else(variants);
+    // WZP_QB_RESIDUAL=1: no PESQ; each cell is the mean share (%) of frames
+    // still missing at playout (quick, so many seeds can be run).
+    let residual_only = std::env::var_os("WZP_QB_RESIDUAL").is_some();
+    for codec in codecs {
+        let what = if residual_only {
+            "frames missing at playout, %"
+        } else {
+            "PESQ-WB MOS-LQO"
+        };
+        println!("\n{codec:?}: {what}");
         print!("{:<30}", "variant \\ loss");
-        let losses = [0u32, 5, 10, 20, 30];
-        for l in losses {
+        for &l in &losses {
             print!("{:>8}", format!("{l}%"));
         }
         println!();
-        for (vi, v) in VARIANTS.iter().copied().enumerate() {
+        for (vi, v) in rows.iter().enumerate() {
             print!("{:<30}", v.name);
             let mut at20 = None;
-            for l in losses {
+            for &l in &losses {
                 let mut mos = Vec::new();
-                for seed in 1..=seeds {
+                for seed in first_seed..first_seed + seeds {
                     let (out, stats) = run(&clip, v, codec, l, seed);
                     if std::env::var_os("WZP_QB_DEBUG").is_some() {
                         eprintln!("{codec:?} v{vi} loss {l} seed {seed}: {stats:?}");
                     }
-                    if l == 20 && seed == 1 {
+                    if l == 20 && seed == first_seed {
                         at20 = Some(stats);
+                    }
+                    if residual_only {
+                        let frames = (stats.received + stats.lost).max(1);
+                        mos.push(format!("{}", stats.lost as f64 * 100.0 / frames as f64));
+                        continue;
                     }
                     let path = out_dir.join(format!("{codec:?}-v{vi}-loss{l}-seed{seed}.wav"));
                     write_wav(&path, &out).unwrap();
                     mos.push(score(&reference, &path));
+                    if std::env::var_os("WZP_QB_DEBUG").is_some() {
+                        eprintln!("  pesq {}", mos.last().map_or("", String::as_str));
+                    }
                 }
                 let nums: Vec<f64> = mos.iter().filter_map(|m| m.parse().ok()).collect();
                 let cell = if nums.len() == mos.len() {

@@ -1388,10 +1388,22 @@ impl Runner {
                     Err(e) => tracing::warn!(error = %e, "opus encode failed"),
                 }
             }
-        } else if self.ticks % 25 == 0 {
-            let h = MediaHeader::new(CodecId::ComfortNoise, HEARTBEAT_STREAM, self.hb_seq, ts);
-            self.hb_seq = self.hb_seq.wrapping_add(1);
-            self.seal_and_send(leg, &h, &[1]);
+        } else {
+            // Muted: no more frames will push the repair of the last protected
+            // frames out, so it goes now (nothing once it has gone).
+            let ratio = self.protection.ratio();
+            let (codec, flushed) = self.protection.flush();
+            for p in flushed {
+                let mut h = MediaHeader::new(codec, p.stream, p.seq, ts);
+                h.fec_ratio = ratio;
+                h.flags.repair = p.repair;
+                self.send_audio(leg, h, &p.payload);
+            }
+            if self.ticks % 25 == 0 {
+                let h = MediaHeader::new(CodecId::ComfortNoise, HEARTBEAT_STREAM, self.hb_seq, ts);
+                self.hb_seq = self.hb_seq.wrapping_add(1);
+                self.seal_and_send(leg, &h, &[1]);
+            }
         }
         // Playout: one frame from every participant, mixed.
         let mut frames: Vec<[f32; FRAME]> = Vec::with_capacity(leg.peers.len());

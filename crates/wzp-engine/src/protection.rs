@@ -4,10 +4,11 @@
 //!
 //! Why this shape (the quality bench, docs/BENCHMARKS.md "Speech quality under loss"):
 //! loss on real paths comes in bursts of 100-300 ms, and Opus' own in-band FEC
-//! or DRED rebuild at most one frame or 80 ms after a burst. RaptorQ symbols
-//! spread over the following 300 ms rebuild whole bursts, at the price of
-//! holding playout about 400 ms behind (only while protection is on, that is
-//! while the path loses packets) and of one or two repair packets per frame.
+//! or DRED rebuild at most one frame or 80 ms after a burst. RaptorQ blocks of
+//! 300 ms whose repair symbols are spread over the following 300 ms rebuild whole
+//! bursts, at the price of holding playout 500 ms behind (only while protection
+//! is on, that is while the path loses packets) and of one or two repair packets
+//! per frame.
 //!
 //! - **Sender** ([`AudioProtection`]): keeps the loss each participant reported
 //!   in its [`QualityReport`](wzp_proto::QualityReport) trailer (loss *before*
@@ -26,13 +27,29 @@ use wzp_proto::{CodecId, FecRatio, Seq, StreamId, TimestampMs};
 
 /// Stream of the audio repair symbols (source symbols stay on stream 0).
 pub const AUDIO_REPAIR_STREAM: StreamId = StreamId(3);
-/// Source frames per RaptorQ block (100 ms of 20 ms frames).
-pub const FRAMES_PER_BLOCK: u8 = 5;
-/// Blocks a block's repair symbols are spread over, after the block.
-pub const INTERLEAVE_DEPTH: u8 = 3;
-/// Playout delay a receiver holds while a sender's audio is protected: the
-/// block plus the span its repair symbols are spread over, plus network jitter.
-pub const PROTECTED_PLAYOUT_MS: u32 = FRAMES_PER_BLOCK as u32 * (1 + INTERLEAVE_DEPTH as u32) * 20;
+/// Source frames per RaptorQ block (300 ms of 20 ms frames). Receivers read k
+/// from each packet's FEC header, so it is the sender's choice alone.
+///
+/// Large blocks because, at a fixed playout delay, a block's chance of getting
+/// k of its 3k symbols through a bursty path grows with the number of symbols
+/// it averages over, up to the point where the block's first frames are due
+/// before enough of them can arrive. In the quality bench (160 ms mean bursts,
+/// 30 % loss, ratio 2.0, playout 400 ms) k = 15 with its repair spread over the
+/// next block leaves 6.9 % of frames missing where k = 5 spread over 3 blocks
+/// left 9.5 % and k = 25 leaves 7.6 % (the same repair bandwidth;
+/// docs/BENCHMARKS.md).
+pub const FRAMES_PER_BLOCK: u8 = 15;
+/// Blocks a block's repair symbols are spread over, after the block (not on
+/// the wire: only the playout delay below depends on it).
+pub const INTERLEAVE_DEPTH: u8 = 1;
+/// Playout delay a receiver holds while a sender's audio is protected. A block
+/// and its repair span cover 600 ms, but the block's later frames have that much
+/// more time, and a block rarely needs its last repair symbols. 500 ms is the
+/// shortest hold measured that meets the bench's goals over seeds 1-3, 1-10 and
+/// 11-20 alike (at 400 ms, k = 12 meets them over 1-3 and 1-10 but not 11-20,
+/// k = 15 scores 2.48 MOS at 30 % loss instead of 2.73 over 1-3; 600 ms with
+/// k = 20 reaches 2.96).
+pub const PROTECTED_PLAYOUT_MS: u32 = 500;
 /// How long a receiver keeps the protected playout delay after the last
 /// protected packet (the sender may be between talk spurts).
 pub const PROTECTED_HOLD: Duration = Duration::from_secs(5);
@@ -258,32 +275,53 @@ impl AudioProtection {
             tracing::debug!(error = %e, "frame sent without FEC");
             return None;
         }
-        Some(
-            fec.into_iter()
-                .map(|p| {
-                    let mut payload = Vec::with_capacity(wzp_fec::FEC_HEADER_LEN + p.data.len());
-                    p.write(&mut payload);
-                    if p.is_repair() {
-                        let s = self.repair_seq;
-                        self.repair_seq = s.wrapping_add(1);
-                        self.repair_sent += 1;
-                        OutPacket {
-                            stream: AUDIO_REPAIR_STREAM,
-                            seq: s,
-                            repair: true,
-                            payload,
-                        }
-                    } else {
-                        OutPacket {
-                            stream: StreamId(0),
-                            seq,
-                            repair: false,
-                            payload,
-                        }
-                    }
-                })
-                .collect(),
+        Some(fec.into_iter().map(|p| self.out_packet(&p, seq)).collect())
+    }
+
+    /// The sender stops sending frames (muted): closes the block being filled and
+    /// returns every repair symbol still waiting for its slot, which would
+    /// otherwise wait for the next frame. With 15-frame blocks whose repair is
+    /// spread over the next block, that is up to the last 580 ms of speech.
+    /// They go with the codec id their symbol size was chosen for (the
+    /// receiver derives the size from it). Empty when protection is off or
+    /// nothing waits.
+    pub fn flush(&mut self) -> (CodecId, Vec<OutPacket>) {
+        let Some((enc, codec)) = self.encoder.as_mut() else {
+            return (CodecId::ComfortNoise, Vec::new());
+        };
+        let codec = *codec;
+        let mut fec = Vec::new();
+        enc.flush(&mut fec);
+        // Only repair symbols come out of a flush; the sequence number is unused.
+        (
+            codec,
+            fec.iter().map(|p| self.out_packet(p, Seq(0))).collect(),
         )
+    }
+
+    /// The packet for one wzp-fec packet: a source symbol goes on stream 0 with
+    /// the frame's `seq`, a repair symbol on the repair stream with its own.
+    fn out_packet(&mut self, p: &FecPacket, seq: Seq) -> OutPacket {
+        let mut payload = Vec::with_capacity(wzp_fec::FEC_HEADER_LEN + p.data.len());
+        p.write(&mut payload);
+        if p.is_repair() {
+            let s = self.repair_seq;
+            self.repair_seq = s.wrapping_add(1);
+            self.repair_sent += 1;
+            OutPacket {
+                stream: AUDIO_REPAIR_STREAM,
+                seq: s,
+                repair: true,
+                payload,
+            }
+        } else {
+            OutPacket {
+                stream: StreamId(0),
+                seq,
+                repair: false,
+                payload,
+            }
+        }
     }
 }
 
@@ -571,6 +609,50 @@ mod tests {
         // Garbage is counted, not a panic.
         rx.push(CodecId::Opus24k, &[1, 2], t0, &mut out);
         assert_eq!(rx.malformed, 1);
+    }
+
+    /// A sender that mutes mid-block sends the block's repair at once, so the
+    /// last frames before the mute can be rebuilt without waiting for unmute.
+    #[test]
+    fn flush_on_mute_protects_the_last_frames() {
+        let t0 = Instant::now();
+        let mut p = AudioProtection::new(Seq(0));
+        assert!(p.flush().1.is_empty(), "nothing to flush while off");
+        p.on_report(ParticipantId(2), 20.0, t0);
+        p.update(t0);
+        let mut rx = FecReceiver::new().expect("receiver");
+        let mut out = Vec::new();
+        // 20 frames: one whole block and 5 frames of the next; the last 3 are lost.
+        for i in 0..20u32 {
+            let pkts = p
+                .protect(
+                    CodecId::Opus32k,
+                    Seq(i),
+                    TimestampMs(i * 20),
+                    &[i as u8; 60],
+                )
+                .expect("protected");
+            for pk in pkts.iter().filter(|_| i < 17) {
+                rx.push(CodecId::Opus32k, &pk.payload, t0, &mut out);
+            }
+        }
+        assert!(out.iter().all(|f| f.seq.0 < 17));
+        let (codec, flushed) = p.flush();
+        assert_eq!(codec, CodecId::Opus32k);
+        assert!(!flushed.is_empty());
+        assert!(flushed.iter().all(|pk| pk.repair));
+        for pk in &flushed {
+            rx.push(CodecId::Opus32k, &pk.payload, t0, &mut out);
+        }
+        for i in 17..20u32 {
+            let f = out
+                .iter()
+                .find(|f| f.seq == Seq(i))
+                .unwrap_or_else(|| panic!("frame {i} not rebuilt"));
+            assert!(f.recovered);
+            assert_eq!(f.data, vec![i as u8; 60]);
+        }
+        assert!(p.flush().1.is_empty(), "nothing left after a flush");
     }
 
     #[test]
