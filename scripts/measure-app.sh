@@ -11,7 +11,8 @@
 # (default pattern:1280x720@30),
 # MEASURE_OUT (logs, screenshot, results.txt; default target-dir/measure-out).
 #
-# Build: the web UI (Vite), then `tauri build --bundles deb` (release profile) and the
+# Build: the web UI (Vite), then `tauri build --bundles deb` (release profile; the .deb
+# recompressed with xz by scripts/package-deb.sh) and the
 # wzp CLI (release) for the call peer.
 # Start-up: the app is started directly (no WebDriver) under Xvfb with a private session
 # bus, an unlocked gnome-keyring already holding an identity, and PulseAudio with a null
@@ -41,9 +42,8 @@ say() { echo "$*" | tee -a "$RESULTS"; }
 
 if [ -z "${MEASURE_SKIP_BUILD:-}" ]; then
   echo "== measure: building the UI, the release app + .deb, the wzp CLI (slow: release)"
-  (cd ui && { [ -d node_modules ] || npm ci --no-audit --no-fund; })
-  # tauri.conf.json's beforeBuildCommand builds the UI (it runs from the repository root).
-  (cd src-tauri && ../ui/node_modules/.bin/tauri build --ci --bundles deb)
+  # The release .deb as shipped: Tauri's bundle, recompressed with xz (scripts/package-deb.sh).
+  scripts/package-deb.sh
   cargo build --locked --release -p wzp-cli
 fi
 APP="$TARGET/release/wzp-desktop"
