@@ -578,9 +578,10 @@ async fn an_unanswered_call_is_missed_and_a_live_source_switch_reaches_the_peer(
         ToneSource::new(880.0, 0.3),
     )))
     .expect("switch");
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    record_for(&sa, 1.0).await;
-    assert_tones("a after the switch", &sa, &[880.0], &[660.0]);
+    // Until the old tone has left A's playout: its depth is not fixed (a loaded machine
+    // makes packets late, the jitter buffer deepens, and protection adds its hold), so a
+    // fixed wait failed once in CI with the end of the 660 Hz tone still in the window.
+    hears_within("a after the switch", &sa, &[880.0], &[660.0]).await;
     a.hang_up().expect("hang up");
     b.hang_up().expect("hang up");
     a.wait().await;
