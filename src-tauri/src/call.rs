@@ -31,8 +31,17 @@ pub trait Emit: Send + Sync + 'static {
     fn emit(&self, name: &str, payload: serde_json::Value);
 }
 
+/// Whether a new call opens its camera or starts with it closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CameraAtStart {
+    /// Open the chosen camera (if there is one).
+    Open,
+    /// Open none: the user starts calls with the camera off.
+    Closed,
+}
+
 /// Makes the media for a new call (devices in the app, silence in tests).
-pub type MediaFactory = Box<dyn Fn() -> MediaIo + Send + Sync>;
+pub type MediaFactory = Box<dyn Fn(CameraAtStart) -> MediaIo + Send + Sync>;
 
 /// What the UI asked to connect to.
 #[derive(Debug, Clone)]
@@ -110,7 +119,7 @@ pub struct Calls {
     /// before the UI knows the key is held.
     start_muted: std::sync::atomic::AtomicBool,
     /// Calls start with the camera closed (the "start with my camera off" setting): the
-    /// media factory then opens none, and the camera button opens it.
+    /// media factory is told to open none, and the camera button opens it.
     start_camera_off: std::sync::atomic::AtomicBool,
     /// Where a call with a video source shows our own picture (self-view), if anywhere.
     self_view: Option<SelfViewFactory>,
@@ -158,21 +167,27 @@ impl Calls {
             .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Calls from now on start with the camera closed (the media factory must then open
-    /// none); the call still offers its camera button.
+    /// Calls from now on start with the camera closed (the media factory opens none);
+    /// the call still offers its camera button.
     pub fn set_start_camera_off(&self, on: bool) {
         self.start_camera_off
             .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Whether a call starting now has a camera to offer: a source was opened, or the
-    /// camera is closed only because the user starts calls with it off.
-    fn video_offered(&self, media: &MediaIo) -> (bool, bool) {
-        let camera = media.video_in.is_some();
+    /// The media for a call starting now, and whether it has a camera to offer (a
+    /// source was opened, or the camera is closed only because the user starts calls
+    /// with it off) and has it open.
+    fn open_media(&self) -> (MediaIo, (bool, bool)) {
         let off = self
             .start_camera_off
             .load(std::sync::atomic::Ordering::Relaxed);
-        (camera || off, camera)
+        let media = (self.media)(if off {
+            CameraAtStart::Closed
+        } else {
+            CameraAtStart::Open
+        });
+        let camera = media.video_in.is_some();
+        (media, (camera || off, camera))
     }
 
     /// Sets the microphone processing for calls from now on, and for the running call
@@ -218,8 +233,7 @@ impl Calls {
             CallTarget::Room(r) => (r.clone(), Direction::Room),
             CallTarget::Direct(fp) => (fp.to_string(), Direction::Placed),
         };
-        let media = (self.media)();
-        let (video, camera) = self.video_offered(&media);
+        let (media, video) = self.open_media();
         let (call, events) = Call::start(cfg.config, req.target.clone(), media)?;
         Ok(self.run(
             &mut active,
@@ -228,7 +242,7 @@ impl Calls {
             target,
             direction,
             &req.relay,
-            (video, camera),
+            video,
             cfg.first_use,
         ))
     }
@@ -248,8 +262,7 @@ impl Calls {
         if active.is_some() {
             return Err(AppError::AlreadyInCall);
         }
-        let media = (self.media)();
-        let (video, camera) = self.video_offered(&media);
+        let (media, video) = self.open_media();
         let (call, events) = listener.accept(offer, media);
         // The listener's configuration dates from when it registered; the settings
         // may have changed since.
@@ -263,7 +276,7 @@ impl Calls {
             offer.from.to_string(),
             Direction::Received,
             relay,
-            (video, camera),
+            video,
             first_use,
         ))
     }

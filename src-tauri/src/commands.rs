@@ -217,7 +217,6 @@ pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Re
         d.input = settings.audio_input.clone();
         d.output = settings.audio_output.clone();
         d.camera = settings.camera.clone();
-        d.camera_off_at_start = settings.camera_off_at_start;
     }
     *lock_settings(&state)? = settings;
     refresh_listener(&state).await;
@@ -502,20 +501,29 @@ pub async fn camera_preview_start(state: State<'_, AppState>, id: Option<String>
     state.preview.start(&state.calls, sink, id).await
 }
 
+/// Opens camera `id` (`None`: the first one) for the running call, off the async
+/// runtime and within 8 s; refused when no call runs.
+async fn open_call_camera(
+    state: &AppState,
+    id: Option<String>,
+) -> Result<Box<dyn wzp_video::FrameSource + Send>> {
+    if state.calls.current()?.is_none() {
+        return Err(AppError::NotInCall);
+    }
+    crate::devtest::blocking("camera", std::time::Duration::from_secs(8), move || {
+        crate::media::open_video(id.as_deref())
+    })
+    .await?
+    .ok_or(AppError::NoCamera)
+}
+
 /// Switches the running call's camera to `id` (`None`: the first one). The camera is
 /// opened first: if that fails the call keeps its camera and the error says why.
 #[tauri::command]
 pub async fn set_camera(state: State<'_, AppState>, id: Option<String>) -> Result<()> {
-    if state.calls.current()?.is_none() {
-        return Err(AppError::NotInCall);
-    }
     let id = id.filter(|s| !s.trim().is_empty());
     let shown = id.clone().unwrap_or_else(|| "first".into());
-    let source = crate::devtest::blocking("camera", std::time::Duration::from_secs(8), move || {
-        crate::media::open_video(id.as_deref())
-    })
-    .await?
-    .ok_or(AppError::NoCamera)?;
+    let source = open_call_camera(&state, id).await?;
     state
         .calls
         .with_call(|c| c.command(wzp_engine::Command::SetVideoInput(Some(source))))?;
@@ -564,9 +572,6 @@ pub async fn camera(state: State<'_, AppState>, on: bool, id: Option<String>) ->
             c.command(wzp_engine::Command::SetVideoInput(None))
         });
     }
-    if state.calls.current()?.is_none() {
-        return Err(AppError::NotInCall);
-    }
     let id = match id.filter(|s| !s.trim().is_empty()) {
         Some(id) => Some(id),
         None => state
@@ -576,11 +581,7 @@ pub async fn camera(state: State<'_, AppState>, on: bool, id: Option<String>) ->
             .camera
             .clone(),
     };
-    let source = crate::devtest::blocking("camera", std::time::Duration::from_secs(8), move || {
-        crate::media::open_video(id.as_deref())
-    })
-    .await?
-    .ok_or(AppError::NoCamera)?;
+    let source = open_call_camera(&state, id).await?;
     state.calls.with_call(|c| {
         c.command(wzp_engine::Command::SetVideoInput(Some(source)))?;
         c.camera(true)

@@ -177,7 +177,6 @@ impl AppState {
             input: settings.audio_input.clone(),
             output: settings.audio_output.clone(),
             camera: settings.camera.clone(),
-            camera_off_at_start: settings.camera_off_at_start,
         }));
         let media_devices = devices.clone();
         let video: Arc<std::sync::OnceLock<video::VideoView>> =
@@ -188,7 +187,7 @@ impl AppState {
         let media_devtest = devtest.clone();
         let preview = Arc::new(preview::CameraPreview::new(emit.clone()));
         let media_preview = preview.clone();
-        let factory: call::MediaFactory = Box::new(move || {
+        let factory: call::MediaFactory = Box::new(move |camera| {
             let warn = |message: String| {
                 warn_emit.emit(
                     call::CALL_EVENT,
@@ -202,7 +201,7 @@ impl AppState {
             if media_preview.stop() {
                 tracing::info!("a call starts: camera preview stopped");
             }
-            let mut io = media::open(&media_devices, &warn);
+            let mut io = media::open(&media_devices, camera, &warn);
             if let Some(v) = media_video.get() {
                 io.video_out = Box::new(v.sink());
             }

@@ -24,8 +24,6 @@ pub struct DeviceChoice {
     pub output: Option<String>,
     /// Camera id (`wzp_video::camera::CameraInfo::id`), `None` for the first camera.
     pub camera: Option<String>,
-    /// Calls start with the camera closed (it opens when the user turns it on).
-    pub camera_off_at_start: bool,
 }
 
 /// The capture mode asked of a camera (it gives the closest it has).
@@ -190,7 +188,11 @@ pub fn open_output(id: Option<&str>) -> crate::Result<Box<dyn AudioSink>> {
 
 /// Builds the media for one call. Failures to open a device are logged and reported
 /// through `warn` (shown by the UI), and replaced by silence.
-pub fn open(choice: &Arc<Mutex<DeviceChoice>>, warn: &dyn Fn(String)) -> MediaIo {
+pub fn open(
+    choice: &Arc<Mutex<DeviceChoice>>,
+    camera: crate::call::CameraAtStart,
+    warn: &dyn Fn(String),
+) -> MediaIo {
     let c = choice.lock().map(|c| c.clone()).unwrap_or_default();
     let audio_in: Box<dyn AudioSource> = match std::env::var("WZP_APP_AUDIO_IN").as_deref() {
         Ok("tone") => Box::new(ToneSource::new(440.0, 0.3)),
@@ -214,7 +216,7 @@ pub fn open(choice: &Arc<Mutex<DeviceChoice>>, warn: &dyn Fn(String)) -> MediaIo
     };
     // Started with the camera off, the camera is not even opened (its light stays off);
     // the camera button opens it (`commands::camera`).
-    let video_in = if c.camera_off_at_start {
+    let video_in = if camera == crate::call::CameraAtStart::Closed {
         None
     } else {
         match open_video(c.camera.as_deref()) {

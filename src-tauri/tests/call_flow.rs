@@ -96,7 +96,7 @@ async fn reachable_app(ring: Duration, alias: Option<&str>) -> Reachable {
     let history_path = dir.join("history.json");
     let calls = Arc::new(Calls::new(
         rec.clone(),
-        Box::new(silent),
+        Box::new(|_| silent()),
         History::default(),
         history_path.clone(),
         dir.join("relays.json"),
@@ -209,7 +209,7 @@ async fn join_room_on_embedded_relay_then_hang_up_writes_history() {
     let pins_path = dir.join("relays.json");
     let calls = Calls::new(
         rec.clone(),
-        Box::new(silent),
+        Box::new(|_| silent()),
         History::default(),
         history_path.clone(),
         pins_path.clone(),
@@ -520,7 +520,7 @@ async fn listener_retries_until_the_relay_is_up() {
     let rec = Arc::new(Recorder::default());
     let calls = Arc::new(Calls::new(
         rec.clone(),
-        Box::new(silent),
+        Box::new(|_| silent()),
         History::default(),
         dir.join("history.json"),
         dir.join("relays.json"),

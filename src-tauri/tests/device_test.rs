@@ -68,7 +68,7 @@ fn idle_calls(emit: Arc<dyn Emit>) -> Calls {
     let dir = std::env::temp_dir().join(format!("wzp-devtest-{}", std::process::id()));
     Calls::new(
         emit,
-        Box::new(|| MediaIo {
+        Box::new(|_| MediaIo {
             audio_in: Box::new(wzp_audio::SilenceSource),
             audio_out: Box::new(wzp_audio::MemorySink::default()),
             video_in: None,
