@@ -134,6 +134,27 @@ pub async fn identity_change_passphrase(
     blocking(&state, move |ids| ids.change_passphrase(&current, new)).await
 }
 
+/// Moves the identity from the system's secret store into a passphrase-sealed file.
+#[tauri::command]
+pub async fn identity_move_to_file(
+    state: State<'_, AppState>,
+    passphrase: String,
+) -> Result<StorageInfo> {
+    let passphrase = Zeroizing::new(passphrase);
+    blocking(&state, move |ids| ids.move_to_file(passphrase)).await
+}
+
+/// Moves the identity from the passphrase file into the system's secret store, once the
+/// passphrase opens the file.
+#[tauri::command]
+pub async fn identity_move_to_secret_store(
+    state: State<'_, AppState>,
+    passphrase: String,
+) -> Result<StorageInfo> {
+    let passphrase = Zeroizing::new(passphrase);
+    blocking(&state, move |ids| ids.move_to_secret_store(&passphrase)).await
+}
+
 // The identity commands' bodies, callable without a window (tests/identity_flow.rs).
 
 /// [`identity_confirm_create`]: stores the seed (Argon2 over the passphrase file, off the

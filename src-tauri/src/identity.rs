@@ -43,6 +43,9 @@ pub trait SecretStore: Send + Sync {
     fn get(&self) -> Result<Option<Zeroizing<String>>>;
     /// Stores (replaces) the secret.
     fn set(&self, secret: &str) -> Result<()>;
+    /// Deletes the stored secret (nothing stored is not an error). Used once the identity
+    /// has moved to the other store, so no copy stays behind.
+    fn remove(&self) -> Result<()>;
     /// Which kind of store this is, for the UI.
     fn kind(&self) -> StorageKind {
         StorageKind::SecretStore
@@ -153,6 +156,13 @@ impl SecretStore for KeyringStore {
 
     fn set(&self, secret: &str) -> Result<()> {
         self.entry()?.set_password(secret).map_err(map_keyring)
+    }
+
+    fn remove(&self) -> Result<()> {
+        match self.entry()?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(map_keyring(e)),
+        }
     }
 }
 
@@ -295,6 +305,16 @@ impl SecretStore for SealedFileStore {
         *lock(&self.next_passphrase)? = Some(passphrase);
         Ok(())
     }
+
+    fn remove(&self) -> Result<()> {
+        match std::fs::remove_file(&self.path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(self.storage_error(e)),
+        }
+        *lock(&self.opened)? = None;
+        Ok(())
+    }
 }
 
 /// A secret store in memory, for tests.
@@ -318,6 +338,15 @@ impl SecretStore for MemoryStore {
         *g = Some(secret.to_string());
         Ok(())
     }
+
+    fn remove(&self) -> Result<()> {
+        let mut g = self
+            .0
+            .lock()
+            .map_err(|_| AppError::Internal("secret lock".into()))?;
+        *g = None;
+        Ok(())
+    }
 }
 
 /// What the UI shows about the identity (never the seed).
@@ -334,6 +363,8 @@ pub struct Identities {
     store: RwLock<Arc<dyn SecretStore>>,
     /// Where the passphrase file goes if the user chooses it (`None`: not offered).
     sealed: Option<(PathBuf, Sealer)>,
+    /// The OS secret store, kept while the file is in use so the identity can move back.
+    os_store: Arc<dyn SecretStore>,
     current: Mutex<Option<Identity>>,
     pending: Mutex<Option<Identity>>,
 }
@@ -342,9 +373,11 @@ impl Identities {
     /// Over `store` alone (no passphrase file to switch to); nothing is read until asked.
     #[must_use]
     pub fn new(store: Box<dyn SecretStore>) -> Self {
+        let store: Arc<dyn SecretStore> = Arc::from(store);
         Self {
-            store: RwLock::new(Arc::from(store)),
+            store: RwLock::new(store.clone()),
             sealed: None,
+            os_store: store,
             current: Mutex::new(None),
             pending: Mutex::new(None),
         }
@@ -355,15 +388,17 @@ impl Identities {
     /// with the file to switch to if the user chooses it later.
     #[must_use]
     pub fn open(sealed_path: PathBuf, sealer: Sealer, secret_store: Box<dyn SecretStore>) -> Self {
+        let os_store: Arc<dyn SecretStore> = Arc::from(secret_store);
         let store: Arc<dyn SecretStore> = if sealed_path.exists() {
             tracing::info!(path = %sealed_path.display(), "the identity is in the passphrase file");
             Arc::new(SealedFileStore::new(sealed_path.clone(), sealer.clone()))
         } else {
-            Arc::from(secret_store)
+            os_store.clone()
         };
         Self {
             store: RwLock::new(store),
             sealed: Some((sealed_path, sealer)),
+            os_store,
             current: Mutex::new(None),
             pending: Mutex::new(None),
         }
@@ -410,11 +445,7 @@ impl Identities {
             })?;
             let file = SealedFileStore::new(path.clone(), sealer.clone());
             file.set_passphrase(passphrase)?;
-            *self
-                .store
-                .write()
-                .map_err(|_| AppError::Internal("identity store lock poisoned".into()))? =
-                Arc::new(file);
+            self.swap_store(Arc::new(file))?;
             tracing::info!(path = %path.display(), "the identity will be kept in a passphrase file");
         }
         self.storage()
@@ -444,6 +475,108 @@ impl Identities {
         }
         store.change_passphrase(current, new)?;
         self.storage()
+    }
+
+    /// Moves the loaded identity from the OS secret store into the passphrase file, sealed
+    /// under `passphrase` (two Argon2 runs: call it on a blocking thread). The file is
+    /// written and read back before the secret store's copy is deleted, so a failure at
+    /// any step leaves the identity where it was (at worst in both places, which the
+    /// error says).
+    pub fn move_to_file(&self, passphrase: Zeroizing<String>) -> Result<StorageInfo> {
+        let from = self.store()?;
+        if from.kind() == StorageKind::PassphraseFile {
+            return Err(AppError::invalid(
+                "passphrase",
+                "the identity is already in the passphrase file",
+            ));
+        }
+        let (path, sealer) = self.sealed.as_ref().ok_or_else(|| {
+            AppError::invalid("passphrase", "a passphrase file is not available here")
+        })?;
+        let id = self.require()?;
+        let file = SealedFileStore::new(path.clone(), sealer.clone());
+        file.set_passphrase(passphrase.clone())?;
+        file.set(id.seed().to_hex().as_str())?;
+        Self::check_copy(&file, &id, || {
+            file.open_file(&passphrase)
+                .map(|seed| Seed::from_bytes(*seed).to_hex())
+        })?;
+        self.swap_store(Arc::new(file))?;
+        tracing::info!(path = %path.display(), "identity moved into the passphrase file");
+        from.remove().map_err(|e| {
+            AppError::SecretStore(format!(
+                "the identity is now in the passphrase file, but its copy in the system's \
+                 secret store could not be deleted: {e}"
+            ))
+        })?;
+        self.storage()
+    }
+
+    /// Moves the identity from the passphrase file into the OS secret store once
+    /// `passphrase` opens the file (Argon2: call it on a blocking thread). The secret
+    /// store's copy is written and read back before the file is deleted.
+    pub fn move_to_secret_store(&self, passphrase: &str) -> Result<StorageInfo> {
+        let from = self.store()?;
+        if from.kind() != StorageKind::PassphraseFile {
+            return Err(AppError::invalid(
+                "identity",
+                "the identity is already in the system's secret store",
+            ));
+        }
+        // Asked for even when the file is open, as for a passphrase change: whoever sits
+        // at an unlocked computer must not be able to take the identity out of the file.
+        // The seed moved is the one the file holds (the app may not have opened it yet).
+        let (path, sealer) = self.sealed.as_ref().ok_or_else(|| {
+            AppError::Internal("a passphrase file is in use but has no location".into())
+        })?;
+        let seed = SealedFileStore::new(path.clone(), sealer.clone()).open_file(passphrase)?;
+        let id = Identity::from_seed(Seed::from_bytes(*seed));
+        let to = self.os_store.clone();
+        to.set(id.seed().to_hex().as_str())?;
+        Self::check_copy(to.as_ref(), &id, || {
+            to.get()?.ok_or_else(|| {
+                AppError::SecretStore("the system's secret store did not keep the identity".into())
+            })
+        })?;
+        self.swap_store(to)?;
+        *lock(&self.current)? = Some(id);
+        tracing::info!("identity moved into the system's secret store");
+        from.remove().map_err(|e| {
+            AppError::SecretStore(format!(
+                "the identity is now in the system's secret store, but the passphrase file \
+                 could not be deleted: {e}"
+            ))
+        })?;
+        self.storage()
+    }
+
+    /// Reads a freshly written copy back; a copy that does not hold `id` is deleted and
+    /// reported, so the original is never given up for a bad copy.
+    fn check_copy(
+        store: &dyn SecretStore,
+        id: &Identity,
+        read: impl FnOnce() -> Result<Zeroizing<String>>,
+    ) -> Result<()> {
+        let same = read().map(|hex| hex.trim() == id.seed().to_hex().as_str());
+        match same {
+            Ok(true) => Ok(()),
+            other => {
+                if let Err(e) = store.remove() {
+                    tracing::warn!(error = %e, "could not delete a bad copy of the identity");
+                }
+                Err(other.err().unwrap_or_else(|| {
+                    AppError::SecretStore("the copy written does not read back the same".into())
+                }))
+            }
+        }
+    }
+
+    fn swap_store(&self, to: Arc<dyn SecretStore>) -> Result<()> {
+        *self
+            .store
+            .write()
+            .map_err(|_| AppError::Internal("identity store lock poisoned".into()))? = to;
+        Ok(())
     }
 
     /// The identity, loaded from the store on first use; `None` when none exists yet.
@@ -772,6 +905,132 @@ mod tests {
             kind(plain.change_passphrase("first passphrase", pass("second passphrase"))),
             "invalid_input"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A memory store the test can still look into after handing it to [`Identities`];
+    /// `fail_set` makes it refuse writes, as a secret store that is locked or gone does.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<MemoryStore>, Arc<std::sync::atomic::AtomicBool>);
+
+    impl SecretStore for Shared {
+        fn get(&self) -> Result<Option<Zeroizing<String>>> {
+            self.0.get()
+        }
+        fn set(&self, secret: &str) -> Result<()> {
+            if self.1.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(AppError::NoSecretStore("the test's store refuses".into()));
+            }
+            self.0.set(secret)
+        }
+        fn remove(&self) -> Result<()> {
+            self.0.remove()
+        }
+    }
+
+    #[test]
+    fn the_identity_moves_to_the_file_and_back_and_leaves_no_copy_behind() {
+        let dir = tmp_dir("move");
+        let path = dir.join(SEALED_FILE);
+        let os = Shared::default();
+        let ids = Identities::open(
+            path.clone(),
+            Sealer::insecure_fast_for_tests(),
+            Box::new(os.clone()),
+        );
+        // Nothing to move before an identity exists.
+        assert_eq!(
+            kind(ids.move_to_file(pass("a good passphrase"))),
+            "no_identity"
+        );
+        let words = ids.begin_create().unwrap_or_default();
+        let fp = ids
+            .confirm_create(&words)
+            .map(|i| i.fingerprint)
+            .unwrap_or_default();
+        let hex = os.get().ok().flatten().map(|h| h.to_string());
+        assert!(hex.is_some());
+        assert_eq!(kind(ids.move_to_secret_store("any")), "invalid_input");
+        assert_eq!(kind(ids.move_to_file(pass("short"))), "invalid_input");
+        assert!(!path.exists());
+
+        let st = ids.move_to_file(pass("a good passphrase"));
+        assert_eq!(
+            st.ok().map(|s| (s.kind, s.locked)),
+            Some((StorageKind::PassphraseFile, false))
+        );
+        assert!(
+            matches!(os.get(), Ok(None)),
+            "no copy left in the secret store"
+        );
+        assert_owner_only(&path);
+        assert_eq!(
+            ids.info().ok().flatten().map(|i| i.fingerprint),
+            Some(fp.clone())
+        );
+        assert_eq!(
+            kind(ids.move_to_file(pass("a good passphrase"))),
+            "invalid_input"
+        );
+        // A restart finds it in the file, locked, and it opens with that passphrase.
+        assert_file_opens_only_with(&dir, "not the passphrase", "a good passphrase", &fp);
+
+        // Back: the passphrase is asked for even though the file is open.
+        let before = std::fs::read(&path).unwrap_or_default();
+        assert_eq!(
+            kind(ids.move_to_secret_store("not the passphrase")),
+            "wrong_passphrase"
+        );
+        // A secret store that refuses leaves everything in the file.
+        os.1.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            kind(ids.move_to_secret_store("a good passphrase")),
+            "no_secret_store"
+        );
+        os.1.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            std::fs::read(&path).unwrap_or_default(),
+            before,
+            "file untouched"
+        );
+        assert_eq!(
+            ids.storage().ok().map(|s| s.kind),
+            Some(StorageKind::PassphraseFile)
+        );
+        assert!(matches!(os.get(), Ok(None)));
+
+        let st = ids.move_to_secret_store("a good passphrase");
+        assert_eq!(st.ok().map(|s| s.kind), Some(StorageKind::SecretStore));
+        assert!(!path.exists(), "the file is deleted");
+        assert_eq!(os.get().ok().flatten().map(|h| h.to_string()), hex);
+        // A restart reads it from the secret store, unlocked.
+        let again = Identities::open(
+            path.clone(),
+            Sealer::insecure_fast_for_tests(),
+            Box::new(os.clone()),
+        );
+        assert_eq!(again.info().ok().flatten().map(|i| i.fingerprint), Some(fp));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_locked_file_moves_to_the_secret_store_with_its_passphrase() {
+        let dir = tmp_dir("move-locked");
+        let (_, fp) = create_in_file(&dir, "first passphrase");
+        let os = Shared::default();
+        let ids = Identities::open(
+            dir.join(SEALED_FILE),
+            Sealer::insecure_fast_for_tests(),
+            Box::new(os.clone()),
+        );
+        assert_eq!(kind(ids.current()), "identity_locked");
+        let st = ids.move_to_secret_store("first passphrase");
+        assert_eq!(
+            st.ok().map(|s| (s.kind, s.locked)),
+            Some((StorageKind::SecretStore, false))
+        );
+        assert_eq!(ids.info().ok().flatten().map(|i| i.fingerprint), Some(fp));
+        assert!(!dir.join(SEALED_FILE).exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -395,6 +395,8 @@ pub fn run() {
             commands::identity_use_passphrase_file,
             commands::identity_unlock,
             commands::identity_change_passphrase,
+            commands::identity_move_to_file,
+            commands::identity_move_to_secret_store,
             commands::ptt_watch,
             commands::save_settings,
             commands::list_audio_devices,

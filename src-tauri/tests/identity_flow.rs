@@ -29,6 +29,9 @@ impl SecretStore for NoSecretStore {
     fn set(&self, _secret: &str) -> Result<()> {
         Err(AppError::NoSecretStore("no session bus".into()))
     }
+    fn remove(&self) -> Result<()> {
+        Err(AppError::NoSecretStore("no session bus".into()))
+    }
 }
 
 fn start(dir: &std::path::Path) -> AppState {

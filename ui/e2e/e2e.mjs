@@ -692,6 +692,49 @@ try {
   await shot("08-after-restart");
   log("restart keeps identity and history");
 
+  // Where the identity is kept, changed in settings: into a passphrase file (the secret
+  // store's copy is deleted), then back into the secret store with the file's
+  // passphrase (the file is deleted). The same seed, and the same identity, throughout.
+  const MOVE_PASS = "moved around twice";
+  const sealedPath = join(dataDir, "identity.sealed");
+  const lookup = () => {
+    try {
+      return execFileSync("secret-tool", ["lookup", "service", service, "username", "identity"]).toString().trim();
+    } catch {
+      return ""; // secret-tool exits 1 when nothing is stored
+    }
+  };
+  const fillIn = async (css, value) => retry(async () => type(await find(css), value));
+  const storageNote = async (what, pattern) => {
+    const t = await textWhen("#passphrase-changed", what);
+    if (!pattern.test(t)) throw new Error(`${what}: unexpected text "${t}"`);
+  };
+  await clickCss("#move-to-file");
+  await fillIn("#changed-passphrase", MOVE_PASS);
+  await fillIn("#changed-passphrase-again", MOVE_PASS);
+  await clickCss("#change-passphrase-submit");
+  await storageNote("moved into the file", /now in the passphrase file/);
+  if (!existsSync(sealedPath)) throw new Error("no identity file after moving the identity into it");
+  if (lookup() !== "") throw new Error("the secret store still holds the identity after the move into the file");
+  if (!/identity\.sealed, protected by your passphrase/.test(await textOf("#identity-storage"))) {
+    throw new Error("settings do not say the identity is in the file");
+  }
+  await shot("08b-identity-in-file");
+  log("identity moved into the passphrase file; the secret store's copy is gone");
+  await clickCss("#move-to-store");
+  await fillIn("#current-passphrase", "not the passphrase");
+  await clickCss("#change-passphrase-submit");
+  const moveError = await textWhen("#change-passphrase-error", "wrong passphrase for the move");
+  if (!/passphrase is not right/.test(moveError)) throw new Error(`wrong passphrase for the move: "${moveError}"`);
+  if (!existsSync(sealedPath) || lookup() !== "") throw new Error("a refused move changed where the identity is");
+  await fillIn("#current-passphrase", MOVE_PASS);
+  await clickCss("#change-passphrase-submit");
+  await storageNote("moved into the secret store", /now in the system's secret store/);
+  if (existsSync(sealedPath)) throw new Error("the identity file is still there after the move into the secret store");
+  if (lookup() !== secret) throw new Error("the secret store does not hold the same seed after the moves");
+  if ((await textOf("#fingerprint")).split(/\s/)[0] !== myFp) throw new Error("the identity changed while moving");
+  log("identity moved back into the secret store (same seed); the file is gone");
+
   // Single instance: starting the app again while it runs hands over and exits. It is
   // started the way a clicked wzp:// link starts it: the running app fills in the room
   // form from the link (and joins nothing by itself).

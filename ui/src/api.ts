@@ -113,6 +113,8 @@ export const api = {
   pttWatch: (key: string | null) => invoke<void>("ptt_watch", { key }),
   changePassphrase: (current: string, passphrase: string) =>
     invoke<StorageInfo>("identity_change_passphrase", { current, passphrase }),
+  moveToFile: (passphrase: string) => invoke<StorageInfo>("identity_move_to_file", { passphrase }),
+  moveToSecretStore: (passphrase: string) => invoke<StorageInfo>("identity_move_to_secret_store", { passphrase }),
   saveSettings: (settings: Settings) => invoke<void>("save_settings", { settings }),
   joinRoom: (relay: string, relayFingerprint: string | null, room: string) =>
     invoke<CallInfo>("join_room", { relay, relayFingerprint, room }),

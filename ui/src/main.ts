@@ -96,10 +96,12 @@ const model: {
   devices: Device[] | null;
   backupWords: string[] | null;
   settingsNote: string | null;
-  /** The change-passphrase form: null while closed, else its error (null: none). */
-  passChange: { error: string | null } | null;
-  /** Said once the passphrase was changed. */
-  passChangeNote: string | null;
+  /** The identity storage card's open form (change the file's passphrase, move the
+   * identity into the file or into the secret store): null while closed, else which
+   * and its error (null: none). */
+  storageForm: { kind: StorageFormKind; error: string | null } | null;
+  /** Said once a storage form succeeded. */
+  storageNote: string | null;
   /** The call ringing now (shown over every other screen). */
   incoming: Offer | null;
   listener: ListenerStatus | null;
@@ -145,8 +147,8 @@ const model: {
   devices: null,
   backupWords: null,
   settingsNote: null,
-  passChange: null,
-  passChangeNote: null,
+  storageForm: null,
+  storageNote: null,
   incoming: null,
   listener: null,
   contactError: null,
@@ -863,73 +865,98 @@ function home(): HTMLElement {
         : null,
     ),
     settingsCard(),
-    passphraseChangeCard(),
+    identityStorageCard(),
   );
 }
 
-/** Changing the passphrase of the identity file (only when the identity is kept in one). */
-function passphraseChangeCard(): HTMLElement | null {
-  if (model.status?.storage.kind !== "passphrase_file") return null;
-  const pc = model.passChange;
-  if (!pc) {
+type StorageFormKind = "change" | "to_file" | "to_store";
+
+/** Where the identity is kept, and the ways to change that: in the passphrase file,
+ * change its passphrase or move the identity into the system's secret store; in the
+ * secret store, move it into a passphrase file. Each asks for a passphrase: the file's
+ * current one before anything leaves it, a new one twice before anything goes into it. */
+function identityStorageCard(): HTMLElement | null {
+  const storage = model.status?.storage;
+  if (!storage || !model.status?.identity) return null;
+  const inFile = storage.kind === "passphrase_file";
+  const form = model.storageForm;
+  const open = (kind: StorageFormKind, focus: string) => {
+    model.storageForm = { kind, error: null };
+    model.storageNote = null;
+    render();
+    document.getElementById(focus)?.focus();
+  };
+  if (!form) {
     return h(
       "section",
-      { class: "card", "aria-labelledby": "change-passphrase-title" },
-      h("h2", { id: "change-passphrase-title" }, s.passphraseCardTitle),
-      h("p", { class: "hint" }, storageText(model.status?.storage ?? null)),
-      h("button", {
-        type: "button",
-        id: "change-passphrase",
-        onclick: () => {
-          model.passChange = { error: null };
-          model.passChangeNote = null;
-          render();
-          document.getElementById("current-passphrase")?.focus();
-        },
-      }, s.changePassphrase),
-      model.passChangeNote ? h("p", { id: "passphrase-changed", role: "status" }, model.passChangeNote) : null,
+      { class: "card", "aria-labelledby": "identity-storage-title" },
+      h("h2", { id: "identity-storage-title" }, inFile ? s.passphraseCardTitle : s.secretStoreCardTitle),
+      h("p", { class: "hint" }, storageText(storage)),
+      h(
+        "div",
+        { class: "row" },
+        inFile
+          ? h("button", { type: "button", id: "change-passphrase", onclick: () => open("change", "current-passphrase") }, s.changePassphrase)
+          : null,
+        inFile
+          ? h("button", { type: "button", id: "move-to-store", onclick: () => open("to_store", "current-passphrase") }, s.moveToStore)
+          : h("button", { type: "button", id: "move-to-file", onclick: () => open("to_file", "changed-passphrase") }, s.moveToFile),
+      ),
+      model.storageNote ? h("p", { id: "passphrase-changed", role: "status" }, model.storageNote) : null,
     );
   }
+  const texts = {
+    change: { title: s.changePassphraseTitle, body: s.changePassphraseBody, button: s.changePassphraseButton, busy: s.changingPassphrase, done: s.passphraseChanged },
+    to_file: { title: s.moveToFileTitle, body: s.moveToFileBody, button: s.moveToFileButton, busy: s.movingIdentity, done: s.movedToFile },
+    to_store: { title: s.moveToStoreTitle, body: s.moveToStoreBody, button: s.moveToStoreButton, busy: s.movingIdentity, done: s.movedToStore },
+  }[form.kind];
+  const needsCurrent = form.kind !== "to_file";
+  const needsNew = form.kind !== "to_store";
   const submit = (e: Event) => {
     e.preventDefault();
     const current = rawValue("current-passphrase");
     const next = rawValue("changed-passphrase");
-    const problem = passphraseProblemText(checkNewPassphrase(next, rawValue("changed-passphrase-again"), minChars()));
-    if (current.length === 0 || problem) {
-      model.passChange = { error: problem ?? s.currentPassphraseMissing };
+    const problem = needsNew ? passphraseProblemText(checkNewPassphrase(next, rawValue("changed-passphrase-again"), minChars())) : null;
+    if ((needsCurrent && current.length === 0) || problem) {
+      model.storageForm = { kind: form.kind, error: problem ?? s.currentPassphraseMissing };
       render();
       return;
     }
     guarded(async () => {
-      render(); // "Sealing…" and a disabled button: two Argon2 runs take about a second
+      render(); // a disabled button and what is happening: Argon2 takes about a second
       try {
-        const storage = await api.changePassphrase(current, next);
+        const storage =
+          form.kind === "change" ? await api.changePassphrase(current, next)
+          : form.kind === "to_file" ? await api.moveToFile(next)
+          : await api.moveToSecretStore(current);
         if (model.status) model.status.storage = storage;
       } catch (err) {
-        model.passChange = { error: describeError(err).text };
+        model.storageForm = { kind: form.kind, error: describeError(err).text };
         const input = document.getElementById("current-passphrase") as HTMLInputElement | null;
         if (input) input.value = "";
+        // A move that went through but could not delete the old copy changed the store.
+        model.status = await api.status().catch(() => model.status);
         return;
       }
-      model.passChange = null;
-      model.passChangeNote = s.passphraseChanged;
+      model.storageForm = null;
+      model.storageNote = texts.done;
     });
   };
   return h(
     "form",
     { class: "card", "aria-labelledby": "change-passphrase-title", "aria-describedby": "change-passphrase-body", "aria-busy": model.busy ? "true" : "false", onsubmit: submit },
-    h("h2", { id: "change-passphrase-title" }, s.changePassphraseTitle),
-    h("p", { id: "change-passphrase-body" }, s.changePassphraseBody),
-    passphraseField("current-passphrase", s.currentPassphraseLabel),
-    passphraseField("changed-passphrase", s.newPassphraseLabel, { "aria-invalid": pc.error ? "true" : undefined, "aria-describedby": pc.error ? "change-passphrase-error" : undefined }),
-    passphraseField("changed-passphrase-again", s.passphraseAgainLabel),
-    pc.error ? h("p", { id: "change-passphrase-error", class: "error", role: "alert" }, pc.error) : null,
-    model.busy ? h("p", { role: "status" }, s.changingPassphrase) : null,
+    h("h2", { id: "change-passphrase-title" }, texts.title),
+    h("p", { id: "change-passphrase-body" }, texts.body),
+    needsCurrent ? passphraseField("current-passphrase", s.currentPassphraseLabel) : null,
+    needsNew ? passphraseField("changed-passphrase", s.newPassphraseLabel, { "aria-invalid": form.error ? "true" : undefined, "aria-describedby": form.error ? "change-passphrase-error" : undefined }) : null,
+    needsNew ? passphraseField("changed-passphrase-again", s.passphraseAgainLabel) : null,
+    form.error ? h("p", { id: "change-passphrase-error", class: "error", role: "alert" }, form.error) : null,
+    model.busy ? h("p", { role: "status" }, texts.busy) : null,
     h(
       "div",
       { class: "row" },
-      h("button", { id: "change-passphrase-submit", type: "submit", class: "primary", disabled: model.busy }, s.changePassphraseButton),
-      h("button", { id: "change-passphrase-cancel", type: "button", onclick: () => { model.passChange = null; render(); } }, s.cancel),
+      h("button", { id: "change-passphrase-submit", type: "submit", class: "primary", disabled: model.busy }, texts.button),
+      h("button", { id: "change-passphrase-cancel", type: "button", onclick: () => { model.storageForm = null; render(); } }, s.cancel),
     ),
   );
 }
