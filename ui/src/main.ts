@@ -107,6 +107,8 @@ const model: {
   listener: ListenerStatus | null;
   /** Why the last "add contact" was refused (shown under the form). */
   contactError: string | null;
+  /** The contact being renamed (its fingerprint) and why the last rename was refused. */
+  renaming: { fingerprint: string; error: string | null } | null;
   /** Devices picked for the running call, and what the last switch did. */
   callDevices: { input: string | null; output: string | null; camera: string | null; note: string | null };
   /** A wzp:// link waiting to fill in the home screen's forms. */
@@ -152,6 +154,7 @@ const model: {
   incoming: null,
   listener: null,
   contactError: null,
+  renaming: null,
   pendingLink: null,
   callDevices: { input: null, output: null, camera: null, note: null },
   draftDevices: {},
@@ -1128,7 +1131,9 @@ function contactsCard(): HTMLElement {
           "ul",
           { id: "contacts-list", class: "contacts" },
           ...list.map((c) =>
-            h(
+            model.renaming?.fingerprint === c.fingerprint
+              ? renameForm(c)
+              : h(
               "li",
               { "data-fp": c.fingerprint, "data-verified": String(c.verified) },
               h("strong", {}, c.name),
@@ -1139,6 +1144,11 @@ function contactsCard(): HTMLElement {
               h("div", { class: "mono small" }, c.fingerprint),
               h("div", { class: "row" },
                 h("button", { class: "small call-contact", "aria-label": s.callContact(c.name), disabled: model.busy, onclick: () => callContact(c) }, s.call),
+                h("button", { class: "small rename-contact", "aria-label": s.renameContact(c.name), onclick: () => {
+                  model.renaming = { fingerprint: c.fingerprint, error: null };
+                  render();
+                  document.getElementById("rename-contact-name")?.focus();
+                } }, s.rename),
                 h("button", { class: "small remove-contact", "aria-label": s.removeContact(c.name), onclick: () => guarded(async () => {
                   await api.removeContact(c.fingerprint);
                   if (model.status) model.status.contacts.contacts = model.status.contacts.contacts.filter((x) => x.fingerprint !== c.fingerprint);
@@ -1155,6 +1165,42 @@ function contactsCard(): HTMLElement {
       h("button", { id: "add-contact", type: "submit" }, s.addContact),
     ),
     model.contactError ? h("p", { id: "contact-error", class: "error", role: "alert" }, model.contactError) : null,
+  );
+}
+
+/** A contact's row while it is renamed: the name field (filled in with the old name),
+ * save and cancel. Saving goes through the same command as adding (the fingerprint is
+ * the key, so the verified mark stays). */
+function renameForm(c: Contact): HTMLElement {
+  const save = (e: Event) => {
+    e.preventDefault();
+    const name = value("rename-contact-name");
+    const problem = checkNewContact(name, c.fingerprint);
+    if (problem) {
+      model.renaming = { fingerprint: c.fingerprint, error: problem };
+      return render();
+    }
+    guarded(async () => {
+      keepContact(await api.addContact(name.trim(), c.fingerprint));
+      model.renaming = null;
+    });
+  };
+  const error = model.renaming?.error ?? null;
+  return h(
+    "li",
+    { "data-fp": c.fingerprint, "data-verified": String(c.verified) },
+    h(
+      "form",
+      { class: "row", onsubmit: save, "aria-label": s.renameContact(c.name) },
+      field("rename-contact-name", s.newContactNameLabel, {
+        maxlength: 64, autocomplete: "off", value: c.name,
+        "aria-invalid": error ? "true" : undefined, "aria-describedby": error ? "rename-contact-error" : undefined,
+      }),
+      h("button", { id: "rename-contact-save", type: "submit", class: "primary", disabled: model.busy }, s.save),
+      h("button", { id: "rename-contact-cancel", type: "button", onclick: () => { model.renaming = null; render(); } }, s.cancel),
+    ),
+    h("div", { class: "mono small" }, c.fingerprint),
+    error ? h("p", { id: "rename-contact-error", class: "error", role: "alert" }, error) : null,
   );
 }
 
