@@ -94,7 +94,7 @@ export const s = {
   pttTurnOff: "Turn push-to-talk off",
   pttReserved: "That key already does something here; choose another.",
   pttBackgroundLabel: "Push-to-talk also works while another app is in front",
-  pttBackgroundHint: "The app then reads that one key's state from the system during calls, without taking it from other apps. Linux with X11 only for now.",
+  pttBackgroundHint: "The app then reads that one key's state from the system during calls, without taking it from other apps. Not available on Wayland; macOS may ask you to allow \"Input Monitoring\" for the app.",
   pttBackgroundFailed: "Push-to-talk works only while this window has the focus",
   pttHint:
     "With a key set, your microphone is open only while you hold it with this window in front. Mute still mutes. Save the settings to apply.",
