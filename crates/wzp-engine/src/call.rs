@@ -54,6 +54,9 @@ pub const AUDIO_STREAM: StreamId = StreamId(0);
 pub const HEARTBEAT_STREAM: StreamId = StreamId(2);
 /// Samples per 20 ms frame at 48 kHz.
 const FRAME: usize = 960;
+/// The smallest byte budget given to Opus for a protected frame (a symbol smaller than
+/// this is not expected; a frame then may still not fit and goes out unprotected).
+const MIN_OPUS_BUDGET: usize = 20;
 /// How long signalling steps (join, presence) may take.
 const SIGNAL_WAIT: Duration = Duration::from_secs(10);
 /// How much sending time may wait in QUIC's datagram queue before the video encoder
@@ -1362,9 +1365,15 @@ impl Runner {
         if !self.muted {
             if let Some(enc) = self.opus.as_mut() {
                 let mut pkt = [0u8; 1275];
-                match enc.encode(&pcm, &mut pkt) {
+                let codec = self.encoder_cfg.codec;
+                // While protected, the frame must fit a RaptorQ symbol: Opus takes the
+                // buffer's length as its byte budget for the frame.
+                let budget = self
+                    .protection
+                    .frame_capacity(codec)
+                    .map_or(pkt.len(), |c| c.clamp(MIN_OPUS_BUDGET, pkt.len()));
+                match enc.encode(&pcm, &mut pkt[..budget]) {
                     Ok(n) if n > 0 => {
-                        let codec = self.encoder_cfg.codec;
                         let seq = self.audio_seq;
                         self.audio_seq = self.audio_seq.wrapping_add(1);
                         match self.protection.protect(codec, seq, ts, &pkt[..n]) {

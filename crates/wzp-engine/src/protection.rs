@@ -252,6 +252,17 @@ impl AudioProtection {
         self.encoder.as_mut().map(|(e, _)| e)
     }
 
+    /// The largest encoded frame that fits one of `codec`'s symbols while protection
+    /// is on (`None` while it is off). The engine caps the encoder's output at it, so
+    /// a VBR peak is encoded a little smaller instead of going out unprotected, which
+    /// at the low tiers (the ones used on lossy links) happened to a few per cent of
+    /// frames.
+    #[must_use]
+    pub fn frame_capacity(&self, codec: CodecId) -> Option<usize> {
+        (self.ratio != FecRatio::NONE)
+            .then(|| usize::from(symbol_size(codec)).saturating_sub(2 + FRAME_PREFIX))
+    }
+
     /// The packets that carry one encoded frame: `None` when protection is off
     /// (send the frame as it is), otherwise its source symbol and any repair
     /// symbols due now. A frame too large for a symbol goes out unprotected.
@@ -653,6 +664,54 @@ mod tests {
             assert_eq!(f.data, vec![i as u8; 60]);
         }
         assert!(p.flush().1.is_empty(), "nothing left after a flush");
+    }
+
+    /// With the budget the engine gives Opus (`frame_capacity`), every frame of the
+    /// speech asset at the 16 kbit/s tier fits a symbol and is protected; without it,
+    /// some VBR peaks overflow the symbol and would go out unprotected.
+    #[test]
+    fn the_encoder_budget_keeps_every_frame_protected() {
+        let t0 = Instant::now();
+        let mut p = AudioProtection::new(Seq(0));
+        assert_eq!(p.frame_capacity(CodecId::Opus16k), None, "off: no cap");
+        p.on_report(ParticipantId(2), 20.0, t0);
+        p.update(t0);
+        let cap = p.frame_capacity(CodecId::Opus16k).expect("on");
+        assert_eq!(
+            cap,
+            usize::from(symbol_size(CodecId::Opus16k)) - 2 - FRAME_PREFIX
+        );
+        let speech = wzp_audio::io::read_wav_i16(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../assets/speech_48k.wav"),
+        )
+        .expect("the speech asset");
+        let cfg = wzp_audio::EncoderConfig::for_codec(CodecId::Opus16k);
+        let mut enc = wzp_audio::OpusEncoder::new(cfg).expect("encoder");
+        let mut free = wzp_audio::OpusEncoder::new(cfg).expect("encoder");
+        let (mut frames, mut over_free, mut protected) = (0u32, 0, 0);
+        for chunk in speech.chunks_exact(960) {
+            let pcm: Vec<f32> = chunk.iter().map(|&v| f32::from(v) / 32768.0).collect();
+            let mut buf = [0u8; 1275];
+            let n = enc
+                .encode(&pcm, &mut buf[..cap])
+                .expect("encode within budget");
+            assert!(n <= cap);
+            let ts = TimestampMs(frames * 20);
+            if p.protect(CodecId::Opus16k, Seq(frames), ts, &buf[..n])
+                .is_some()
+            {
+                protected += 1;
+            }
+            let m = free.encode(&pcm, &mut buf).expect("encode");
+            over_free += usize::from(m > cap);
+            frames += 1;
+        }
+        assert!(frames > 200, "{frames} frames");
+        assert_eq!(protected, frames, "every capped frame is protected");
+        assert!(
+            over_free > 0,
+            "uncapped, some frames must overflow a symbol, or this test shows nothing"
+        );
     }
 
     #[test]
