@@ -246,13 +246,16 @@ pub fn mac_keycode(code: &str) -> Option<u16> {
     })
 }
 
+/// Reads whether the watched key is down now; one per platform (`platform::key_reader`).
+type KeyReader = Box<dyn FnMut() -> bool + Send>;
+
 /// Polls `down` every [`POLL`] on a new thread until `stop`, reporting each change; a
 /// key still held when the watch stops is reported released, so the microphone is
 /// never left open.
 fn poll_thread(
     stop: Arc<AtomicBool>,
     on_change: Box<dyn Fn(bool) + Send>,
-    mut down: impl FnMut() -> bool + Send + 'static,
+    mut down: KeyReader,
 ) -> Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("ptt-key".into())
@@ -330,7 +333,8 @@ impl KeyWatch {
         on_change: impl Fn(bool) + Send + 'static,
     ) -> Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let thread = platform::spawn(display, code, stop.clone(), Box::new(on_change))?;
+        let reader = platform::key_reader(display, code)?;
+        let thread = poll_thread(stop.clone(), Box::new(on_change), reader)?;
         tracing::info!(key = code, "push-to-talk key watched system-wide");
         Ok(Self {
             stop,
@@ -356,13 +360,10 @@ impl Drop for KeyWatch {
 mod platform {
     use std::ffi::CString;
     use std::os::raw::c_char;
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
-    use std::thread::JoinHandle;
 
     use x11_dl::xlib::{Display, Xlib};
 
-    use super::{is_down, poll_thread, unwatchable, x11_keycode};
+    use super::{KeyReader, is_down, unwatchable, x11_keycode};
     use crate::error::{AppError, Result};
 
     /// An X11 connection of the watch's own (Xlib connections are not shared between
@@ -417,15 +418,10 @@ mod platform {
         }
     }
 
-    pub(super) fn spawn(
-        display: Option<&str>,
-        code: &str,
-        stop: Arc<AtomicBool>,
-        on_change: Box<dyn Fn(bool) + Send>,
-    ) -> Result<JoinHandle<()>> {
+    pub(super) fn key_reader(display: Option<&str>, code: &str) -> Result<KeyReader> {
         let keycode = x11_keycode(code).ok_or_else(|| unwatchable(code))?;
         let conn = Conn::open(display)?;
-        poll_thread(stop, on_change, move || is_down(&conn.keymap(), keycode))
+        Ok(Box::new(move || is_down(&conn.keymap(), keycode)))
     }
 }
 
@@ -434,11 +430,7 @@ mod platform {
 #[cfg(windows)]
 #[allow(unsafe_code)]
 mod platform {
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
-    use std::thread::JoinHandle;
-
-    use super::{WinKey, poll_thread, unwatchable, windows_key};
+    use super::{KeyReader, WinKey, unwatchable, windows_key};
     use crate::error::Result;
 
     /// `MapVirtualKeyW`'s scan code to virtual key, telling left and right apart.
@@ -450,14 +442,9 @@ mod platform {
         fn MapVirtualKeyW(code: u32, map_type: u32) -> u32;
     }
 
-    pub(super) fn spawn(
-        _display: Option<&str>,
-        code: &str,
-        stop: Arc<AtomicBool>,
-        on_change: Box<dyn Fn(bool) + Send>,
-    ) -> Result<JoinHandle<()>> {
+    pub(super) fn key_reader(_display: Option<&str>, code: &str) -> Result<KeyReader> {
         let key = windows_key(code).ok_or_else(|| unwatchable(code))?;
-        poll_thread(stop, on_change, move || {
+        Ok(Box::new(move || {
             let vk = match key {
                 WinKey::Virtual(vk) => u32::from(vk),
                 // Looked up at each poll: the user may switch layouts during a call.
@@ -467,7 +454,7 @@ mod platform {
             // SAFETY: reads the key's state; any value is accepted (0 is "no such key").
             // The high bit is set while the key is down, whichever window has the focus.
             vk != 0 && unsafe { GetAsyncKeyState(vk as i32) } < 0
-        })
+        }))
     }
 }
 
@@ -475,11 +462,7 @@ mod platform {
 #[cfg(target_os = "macos")]
 #[allow(unsafe_code)]
 mod platform {
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
-    use std::thread::JoinHandle;
-
-    use super::{mac_keycode, poll_thread, unwatchable};
+    use super::{KeyReader, mac_keycode, unwatchable};
     use crate::error::Result;
 
     /// `kCGEventSourceStateCombinedSessionState`: the keyboard as the login session sees it.
@@ -490,34 +473,21 @@ mod platform {
         fn CGEventSourceKeyState(state: i32, key: u16) -> bool;
     }
 
-    pub(super) fn spawn(
-        _display: Option<&str>,
-        code: &str,
-        stop: Arc<AtomicBool>,
-        on_change: Box<dyn Fn(bool) + Send>,
-    ) -> Result<JoinHandle<()>> {
+    pub(super) fn key_reader(_display: Option<&str>, code: &str) -> Result<KeyReader> {
         let key = mac_keycode(code).ok_or_else(|| unwatchable(code))?;
         // SAFETY: reads one key's state from two integers; no pointers.
-        poll_thread(stop, on_change, move || unsafe {
+        Ok(Box::new(move || unsafe {
             CGEventSourceKeyState(COMBINED_SESSION_STATE, key)
-        })
+        }))
     }
 }
 
 #[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 mod platform {
-    use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
-    use std::thread::JoinHandle;
-
+    use super::KeyReader;
     use crate::error::{AppError, Result};
 
-    pub(super) fn spawn(
-        _display: Option<&str>,
-        _code: &str,
-        _stop: Arc<AtomicBool>,
-        _on_change: Box<dyn Fn(bool) + Send>,
-    ) -> Result<JoinHandle<()>> {
+    pub(super) fn key_reader(_display: Option<&str>, _code: &str) -> Result<KeyReader> {
         Err(AppError::GlobalKeys(
             "push-to-talk in the background is not available on this system".into(),
         ))
