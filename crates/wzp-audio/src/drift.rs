@@ -66,7 +66,8 @@ const LINE_MAX: f64 = 4800.0;
 const LINE_HOME: f64 = 960.0;
 const LINE_GUARD: f64 = 192.0;
 
-/// One-pole-free box decimator: averages `DEC` samples.
+/// Box decimator: averages `DEC` samples (aliasing is harmless to a delay
+/// estimate, and it costs one add per sample).
 #[derive(Debug, Default)]
 struct Decim {
     acc: f32,
@@ -184,12 +185,13 @@ impl DriftCompensator {
         }
         if self.rate == 0.0 && self.line.fract() == 0.0 {
             // No drift: a whole-sample delay, a plain copy.
-            let first = (start as f64 - self.line) as u64 - self.far_base;
+            let first = ((start as f64 - self.line) as u64).saturating_sub(self.far_base);
             for (k, out) in reference.iter_mut().enumerate() {
                 *out = self.far.get(first as usize + k).copied().unwrap_or(0.0);
             }
             return stepped;
         }
+        self.far.make_contiguous();
         for (k, out) in reference.iter_mut().enumerate() {
             let pos = (start + k as u64) as f64 - self.line;
             *out = self.interp(pos);
@@ -211,26 +213,29 @@ impl DriftCompensator {
         let end = self.mic8_base + self.mic8.len() as u64;
         if end >= self.next_estimate && self.mic8.len() == WIN {
             self.next_estimate = end + HOP;
+            // The correlations work on plain slices.
+            self.mic8.make_contiguous();
+            self.far8.make_contiguous();
             self.estimate(end);
         }
     }
 
+    /// The far end at fractional position `pos` (`far` made contiguous).
     fn interp(&self, pos: f64) -> f32 {
         let i = pos.floor();
         let frac = pos - i;
         let p = ((frac * PHASES as f64).round() as usize).min(PHASES);
         let first = i as i64 - (TAPS as i64 / 2 - 1) - self.far_base as i64;
+        let (far, _) = self.far.as_slices();
         let h = &self.table[p];
-        let mut acc = 0.0f32;
-        for (j, &c) in h.iter().enumerate() {
-            let idx = first + j as i64;
-            if idx >= 0 {
-                if let Some(&x) = self.far.get(idx as usize) {
-                    acc += c * x;
-                }
-            }
+        match usize::try_from(first)
+            .ok()
+            .and_then(|f| far.get(f..f + TAPS))
+        {
+            Some(x) => x.iter().zip(h).map(|(x, c)| x * c).sum(),
+            // Not enough history (cannot happen inside the line's range).
+            None => 0.0,
         }
-        acc
     }
 
     fn keep_line_in_range(&mut self) {
@@ -250,21 +255,21 @@ impl DriftCompensator {
         }
     }
 
-    /// Normalised cross-correlation of the microphone window (ending at 8 kHz
-    /// index `end`) against the far end `lag` samples earlier, at 8 kHz.
+    /// Cross-correlation of the microphone window (ending at 8 kHz index
+    /// `end`) against the far end `lag` samples earlier, at 8 kHz, divided by
+    /// the far end's norm (the caller divides by the microphone's).
     fn corr8(&self, end: u64, lag: i64) -> Option<f64> {
         let start = end as i64 - WIN as i64 - lag - self.far8_base as i64;
-        if start < 0 || start as usize + WIN > self.far8.len() {
-            return None;
-        }
-        let (mut xy, mut yy) = (0.0f64, 0.0f64);
-        for k in 0..WIN {
-            let x = f64::from(self.mic8[k]);
-            let y = f64::from(self.far8[start as usize + k]);
+        let start = usize::try_from(start).ok()?;
+        let (far, _) = self.far8.as_slices();
+        let (mic, _) = self.mic8.as_slices();
+        let y = far.get(start..start + WIN)?;
+        let (mut xy, mut yy) = (0.0f32, 0.0f32);
+        for (&x, &y) in mic.iter().zip(y) {
             xy += x * y;
             yy += y * y;
         }
-        Some(xy / yy.max(1e-12).sqrt())
+        Some(f64::from(xy) / f64::from(yy).max(1e-12).sqrt())
     }
 
     /// Best lag in `[centre - span, centre + span]` with sub-sample refinement;
