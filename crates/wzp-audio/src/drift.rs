@@ -15,7 +15,8 @@
 //! clear feeds AEC3 a reference passed through a fractional delay line whose
 //! delay follows the echo path. AEC3 then sees a (nearly) fixed delay and keeps
 //! its filters. The line's range is bounded, so at a large drift it steps back
-//! once a minute or so (one re-alignment instead of one every few seconds).
+//! now and then (every 40-160 s at 500 ppm: one re-alignment instead of one
+//! every few seconds).
 //! Without drift it never engages and the reference passes through untouched.
 //!
 //! Sans-IO and frame-driven like the processor that owns it.
