@@ -6,9 +6,16 @@
 //! Room: echo path delay D, attenuation, a short decaying reflection tail, a
 //! noise floor at -60 dBFS, and a resampling of the echo by (1 + drift) to
 //! model two devices on different clocks (the delay then creeps by
-//! drift x elapsed time). Only the far end talks (single talk), so every
-//! sample in the microphone is echo or noise: ERLE = mic energy / output
-//! energy over the seconds after `CONVERGE_S`.
+//! drift x elapsed time; positive drift: the echo path shrinks, negative: it
+//! grows). Only the far end talks (single talk), so every sample in the
+//! microphone is echo or noise: ERLE = mic energy / output energy over the
+//! seconds after `CONVERGE_S`.
+//!
+//! Double talk, so that a canceller which just mutes the microphone cannot
+//! look good: a second run adds a near-end talker (the same speech 3 s
+//! later, -6 dB, louder than the echo) over `DT_S`; "near-end kept" is output
+//! energy / near-end energy over that span (0 dB: the talker passes intact;
+//! the residual echo adds a little).
 //!
 //! `cargo run --release -p wzp-audio --example echo_bench`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,6 +24,8 @@ use wzp_audio::{VoiceConfig, VoiceProcessor, WavSource};
 
 const CONVERGE_S: usize = 5;
 const TOTAL_S: usize = 20;
+/// Near-end talk span of the double-talk run, seconds.
+const DT_S: (usize, usize) = (12, 16);
 
 /// xorshift noise, deterministic.
 struct Noise(u64);
@@ -91,6 +100,34 @@ fn erle(cfg: VoiceConfig, far: &[f32], mic: &[f32]) -> (f32, Option<f64>, Option
     )
 }
 
+/// Near-end kept during double talk, dB: output energy / near-end energy
+/// over `DT_S` (the microphone holds echo + near end there).
+fn near_kept(cfg: VoiceConfig, far: &[f32], mic: &[f32], near: &[f32]) -> f32 {
+    let mut vp = VoiceProcessor::new(cfg);
+    let (mut e_near, mut e_out) = (0.0f64, 0.0f64);
+    let mut out = vec![0.0; 960];
+    let span = DT_S.0 * 50..DT_S.1 * 50;
+    for (i, (f, m)) in far.chunks_exact(960).zip(mic.chunks_exact(960)).enumerate() {
+        vp.analyze_far_end(f).unwrap();
+        out.copy_from_slice(m);
+        let talk = span.contains(&i);
+        if talk {
+            for (o, n) in out.iter_mut().zip(&near[i * 960..(i + 1) * 960]) {
+                *o += n;
+            }
+            e_near += near[i * 960..(i + 1) * 960]
+                .iter()
+                .map(|v| f64::from(v * v))
+                .sum::<f64>();
+        }
+        vp.process(&mut out).unwrap();
+        if talk {
+            e_out += out.iter().map(|v| f64::from(v * v)).sum::<f64>();
+        }
+    }
+    (10.0 * (e_out / e_near.max(1e-12)).log10()) as f32
+}
+
 fn main() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/speech_48k.wav");
     let speech = WavSource::open(path)
@@ -112,18 +149,28 @@ fn main() {
         gain_control: false,
         ..VoiceConfig::default()
     };
+    // The near-end talker: the same speech 3 s on, -6 dB.
+    let near: Vec<f32> = speech
+        .iter()
+        .copied()
+        .cycle()
+        .skip(3 * 48_000)
+        .take(TOTAL_S * 48_000)
+        .map(|v| v * 0.5)
+        .collect();
     println!("echo path: -10 dB + reflections, noise -60 dBFS; ERLE over {CONVERGE_S}-{TOTAL_S} s");
     println!(
-        "delay ms | drift ppm | ERLE AEC only dB (AEC3's estimate) | ERLE AEC+NS dB | on-CPU us/frame AEC, AEC+NS"
+        "delay ms | drift ppm | ERLE AEC only dB (AEC3's estimate) | ERLE AEC+NS dB | near-end kept in double talk dB, AEC+NS | on-CPU us/frame AEC, AEC+NS"
     );
     for delay in [50.0, 120.0, 200.0] {
-        for drift in [0.0, 100.0, 500.0] {
+        for drift in [0.0, 100.0, 500.0, -500.0] {
             let mic = room(&far, delay, 0.316, drift);
             let (a, est, ca) = erle(aec_only, &far, &mic);
             let (b, _, cb) = erle(aec_ns, &far, &mic);
+            let kept = near_kept(aec_ns, &far, &mic, &near);
             let us = |c: Option<f64>| c.map_or("-".into(), |v| format!("{v:.0}"));
             println!(
-                "{delay:.0} | {drift:.0} | {a:.1} ({}) | {b:.1} | {}, {}",
+                "{delay:.0} | {drift:.0} | {a:.1} ({}) | {b:.1} | {kept:.1} | {}, {}",
                 est.map_or("-".into(), |v| format!("{v:.1}")),
                 us(ca),
                 us(cb)

@@ -39,6 +39,7 @@
 pub mod analysis;
 pub mod codec;
 pub mod device;
+mod drift;
 pub mod error;
 pub mod frame;
 pub mod io;

@@ -24,6 +24,7 @@ use sonora::config::{
 };
 use sonora::{AudioProcessing, Config, StreamConfig};
 
+use crate::drift::DriftCompensator;
 use crate::error::{AudioError, Result};
 use crate::frame::SAMPLE_RATE;
 
@@ -99,6 +100,9 @@ pub struct VoiceStats {
     pub erle_db: Option<f64>,
     /// Echo path delay the canceller found, ms.
     pub delay_ms: Option<i32>,
+    /// Clock drift between playback and capture the processor measured on
+    /// the echo path, ppm (negative: the echo comes earlier over time).
+    pub drift_ppm: Option<f64>,
 }
 
 /// The send path's voice processor (see the module docs).
@@ -106,6 +110,9 @@ pub struct VoiceProcessor {
     apm: AudioProcessing,
     cfg: VoiceConfig,
     scratch: Vec<f32>,
+    /// Far-end reference as fed to AEC3, after drift compensation.
+    reference: Vec<f32>,
+    drift: DriftCompensator,
 }
 
 impl std::fmt::Debug for VoiceProcessor {
@@ -130,6 +137,8 @@ impl VoiceProcessor {
             apm,
             cfg,
             scratch: vec![0.0; STEP],
+            reference: vec![0.0; STEP],
+            drift: DriftCompensator::new(),
         };
         me.apply_delay_hint();
         me
@@ -139,6 +148,10 @@ impl VoiceProcessor {
     /// learnt about the echo path when other stages change).
     pub fn set_config(&mut self, cfg: VoiceConfig) {
         if cfg != self.cfg {
+            if cfg.echo_cancellation && !self.cfg.echo_cancellation {
+                // The drift measurement saw no audio meanwhile: start it over.
+                self.drift = DriftCompensator::new();
+            }
             self.apm.apply_config(cfg.apm_config());
             self.cfg = cfg;
             self.apply_delay_hint();
@@ -178,8 +191,24 @@ impl VoiceProcessor {
             return Ok(());
         }
         for chunk in far.chunks_exact(STEP) {
+            if self.drift.far(chunk, &mut self.reference) {
+                // The reference's delay stepped: AEC3 would keep its old
+                // alignment for seconds (a shorter echo path sits outside its
+                // filter), while a fresh AEC3 finds the path in about half a
+                // second. Reset the echo canceller alone (NS and AGC keep
+                // their state).
+                self.apm.apply_config(
+                    VoiceConfig {
+                        echo_cancellation: false,
+                        ..self.cfg
+                    }
+                    .apm_config(),
+                );
+                self.apm.apply_config(self.cfg.apm_config());
+                self.apply_delay_hint();
+            }
             self.apm
-                .process_render_f32(&[chunk], &mut [&mut self.scratch[..]])
+                .process_render_f32(&[&self.reference[..]], &mut [&mut self.scratch[..]])
                 .map_err(|e| AudioError::Processing(e.to_string()))?;
         }
         Ok(())
@@ -192,6 +221,9 @@ impl VoiceProcessor {
             return Ok(());
         }
         for chunk in near.chunks_exact_mut(STEP) {
+            if self.cfg.echo_cancellation {
+                self.drift.mic(chunk);
+            }
             self.scratch.copy_from_slice(chunk);
             self.apm
                 .process_capture_f32(&[&self.scratch[..]], &mut [chunk])
@@ -207,6 +239,7 @@ impl VoiceProcessor {
         VoiceStats {
             erle_db: s.echo_return_loss_enhancement,
             delay_ms: s.delay_ms,
+            drift_ppm: self.drift.drift_ppm(),
         }
     }
 }
@@ -268,6 +301,46 @@ mod tests {
         }
         let erle = 10.0 * (mic_e / out_e.max(1e-12)).log10();
         assert!(erle > 20.0, "ERLE {erle:.1} dB");
+    }
+
+    /// The echo path shrinks by 500 ppm (two devices on different clocks):
+    /// the processor measures the drift and the canceller keeps up (before the
+    /// drift compensation this case lost 15-20 dB; see docs/BENCHMARKS.md).
+    #[test]
+    fn echo_is_cancelled_under_clock_drift() {
+        let mut vp = VoiceProcessor::new(VoiceConfig {
+            noise_suppression: false,
+            gain_control: false,
+            ..VoiceConfig::default()
+        });
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/speech_48k.wav");
+        let speech = crate::io::WavSource::open(path).unwrap().samples().to_vec();
+        let far: Vec<f32> = speech.iter().copied().cycle().take(16 * 48_000).collect();
+        let mic: Vec<f32> = (0..far.len())
+            .map(|n| {
+                let p = n as f64 * (1.0 + 500e-6) - 50.0 * 48.0;
+                let i = p.max(0.0) as usize;
+                let f = (p - i as f64) as f32;
+                match (far.get(i), far.get(i + 1)) {
+                    (Some(a), Some(b)) if p >= 0.0 => 0.316 * (a * (1.0 - f) + b * f),
+                    _ => 0.0,
+                }
+            })
+            .collect();
+        let (mut mic_e, mut out_e) = (0.0, 0.0);
+        for (i, (f, m)) in far.chunks_exact(960).zip(mic.chunks_exact(960)).enumerate() {
+            vp.analyze_far_end(f).unwrap();
+            let mut out = m.to_vec();
+            vp.process(&mut out).unwrap();
+            if i >= 300 {
+                mic_e += energy(m);
+                out_e += energy(&out);
+            }
+        }
+        let erle = 10.0 * (mic_e / out_e.max(1e-12)).log10();
+        assert!(erle > 25.0, "ERLE {erle:.1} dB");
+        let ppm = vp.stats().drift_ppm.unwrap();
+        assert!((ppm + 500.0).abs() < 50.0, "drift {ppm:.0} ppm");
     }
 
     #[test]
