@@ -38,9 +38,11 @@ struct CaptureStats {
     samples: usize,
     /// Longest time without a new sample, as this test's thread saw it.
     max_gap: Duration,
-    /// The same, less the time this test's own thread was late to look (it sleeps
-    /// 5 ms a turn; on a busy machine it can go unscheduled for longer, and that is
-    /// not the device's gap): how long the device delivered nothing.
+    /// How long the device demonstrably delivered nothing: from a delivery to the
+    /// last look that still found nothing. Unlike `max_gap` this leaves out time
+    /// this test's own thread was not running (it looks every 5 ms, but on a busy
+    /// machine it can go unscheduled for far longer, even in the middle of a pull,
+    /// and the device cannot be blamed for what nobody looked at).
     max_device_gap: Duration,
     /// Every gap over 100 ms, in ms.
     long_gaps: Vec<u128>,
@@ -67,110 +69,125 @@ fn capture_thread(
     started: mpsc::Sender<Result<String, String>>,
     stop: Arc<AtomicBool>,
 ) -> JoinHandle<CaptureStats> {
-    std::thread::spawn(move || {
-        let mut stats = CaptureStats::default();
-        let mut mic = match CaptureDevice::open(None) {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = started.send(Err(e.to_string()));
-                return stats;
-            }
-        };
-        let mut frame = vec![0.0f32; 240];
-        let mut block = Vec::with_capacity(4800);
-        let mut last: Option<Instant> = None;
-        let mut announced = false;
-        let mut first: Option<Instant> = None;
-        let mut turn = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
-            let this_turn = turn.elapsed();
-            if first.is_some() {
-                stats.max_turn = stats.max_turn.max(this_turn);
-            }
-            let late = this_turn.saturating_sub(Duration::from_millis(6));
-            turn = Instant::now();
-            let mut got = 0;
-            loop {
-                let n = match mic.pull(&mut frame) {
-                    Ok(Pull::Audio) => frame.len(),
-                    Ok(Pull::Partial(n)) => n,
-                    Ok(_) => 0,
-                    Err(e) => panic!("capture pull failed: {e}"),
-                };
-                got += n;
-                if announced {
-                    for &s in &frame[..n] {
-                        block.push(s);
-                        if block.len() == 4800 {
-                            let rms = (block.iter().map(|x| x * x).sum::<f32>() / 4800.0).sqrt();
-                            stats.blocks += 1;
-                            if rms < 0.01 {
-                                stats.quiet_blocks += 1;
+    let spawned = std::thread::Builder::new()
+        .name("wzp-test-capture".into())
+        .spawn(move || {
+            let mut stats = CaptureStats::default();
+            let mut mic = match CaptureDevice::open(None) {
+                Ok(m) => m,
+                Err(e) => {
+                    let _ = started.send(Err(e.to_string()));
+                    return stats;
+                }
+            };
+            let mut frame = vec![0.0f32; 240];
+            let mut block = Vec::with_capacity(4800);
+            let mut last: Option<Instant> = None;
+            let mut announced = false;
+            let mut first: Option<Instant> = None;
+            let mut turn = Instant::now();
+            // When a look last found nothing, since the last delivery.
+            let mut empty_look: Option<Instant> = None;
+            while !stop.load(Ordering::Relaxed) {
+                let this_turn = turn.elapsed();
+                if first.is_some() {
+                    stats.max_turn = stats.max_turn.max(this_turn);
+                }
+                turn = Instant::now();
+                let mut got = 0;
+                loop {
+                    let n = match mic.pull(&mut frame) {
+                        Ok(Pull::Audio) => frame.len(),
+                        Ok(Pull::Partial(n)) => n,
+                        Ok(_) => 0,
+                        Err(e) => panic!("capture pull failed: {e}"),
+                    };
+                    got += n;
+                    if announced {
+                        for &s in &frame[..n] {
+                            block.push(s);
+                            if block.len() == 4800 {
+                                let rms =
+                                    (block.iter().map(|x| x * x).sum::<f32>() / 4800.0).sqrt();
+                                stats.blocks += 1;
+                                if rms < 0.01 {
+                                    stats.quiet_blocks += 1;
+                                }
+                                block.clear();
                             }
-                            block.clear();
                         }
                     }
+                    if n < frame.len() {
+                        break;
+                    }
                 }
-                if n < frame.len() {
-                    break;
-                }
-            }
-            let now = Instant::now();
-            if got > 0 {
-                if !announced {
-                    // Timing starts with the first audio: opening is not a gap.
-                    announced = true;
-                    first = Some(now);
-                    let _ =
-                        started.send(Ok(mic.device().map_or_else(String::new, |d| d.id.clone())));
+                let now = Instant::now();
+                if got > 0 {
+                    if !announced {
+                        // Timing starts with the first audio: opening is not a gap.
+                        announced = true;
+                        first = Some(now);
+                        let _ = started
+                            .send(Ok(mic.device().map_or_else(String::new, |d| d.id.clone())));
+                    } else {
+                        stats.samples += got;
+                        if let Some(prev) = last {
+                            let gap = now - prev;
+                            stats.max_gap = stats.max_gap.max(gap);
+                            if let Some(e) = empty_look {
+                                stats.max_device_gap = stats.max_device_gap.max(e - prev);
+                            }
+                            if gap > Duration::from_millis(100) {
+                                stats.long_gaps.push(gap.as_millis());
+                            }
+                            if gap > Duration::from_millis(50) {
+                                stats.timed_gaps.push((now, gap));
+                            }
+                        }
+                    }
+                    last = Some(now);
+                    empty_look = None;
                 } else {
-                    stats.samples += got;
-                    if let Some(prev) = last {
-                        let gap = now - prev;
-                        stats.max_gap = stats.max_gap.max(gap);
-                        stats.max_device_gap = stats.max_device_gap.max(gap.saturating_sub(late));
-                        if gap > Duration::from_millis(100) {
-                            stats.long_gaps.push(gap.as_millis());
-                        }
-                        if gap > Duration::from_millis(50) {
-                            stats.timed_gaps.push((now, gap));
-                        }
-                    }
+                    empty_look = Some(now);
                 }
-                last = Some(now);
+                stats.events.extend(mic.poll());
+                std::thread::sleep(Duration::from_millis(5));
             }
-            stats.events.extend(mic.poll());
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        // A capture that stopped for good is the longest gap of all.
-        if let Some(prev) = last {
-            stats.max_gap = stats.max_gap.max(prev.elapsed());
-            stats.max_device_gap = stats.max_device_gap.max(prev.elapsed());
-        }
-        stats.xruns = mic.counters().xruns.load(Ordering::Relaxed);
-        stats.ran_s = first.map_or(0.0, |f| f.elapsed().as_secs_f32());
-        drop(mic);
-        stats
-    })
+            // A capture that stopped for good is the longest gap of all.
+            if let Some(prev) = last {
+                stats.max_gap = stats.max_gap.max(prev.elapsed());
+                if let Some(e) = empty_look {
+                    stats.max_device_gap = stats.max_device_gap.max(e - prev);
+                }
+            }
+            stats.xruns = mic.counters().xruns.load(Ordering::Relaxed);
+            stats.ran_s = first.map_or(0.0, |f| f.elapsed().as_secs_f32());
+            drop(mic);
+            stats
+        });
+    spawned.expect("no thread for the capture")
 }
 
 /// Plays a 440 Hz tone into the default sink (the null sink) until `stop`, so the
 /// monitor the capture reads carries a signal.
 fn tone_thread(stop: Arc<AtomicBool>) -> JoinHandle<Result<(), String>> {
-    std::thread::spawn(move || {
-        let mut spk = PlaybackDevice::open(None).map_err(|e| e.to_string())?;
-        let mut tone = ToneSource::new(440.0, 0.5);
-        let mut frame = vec![0.0f32; 480];
-        while !stop.load(Ordering::Relaxed) {
-            while spk.queued() < 4800 {
-                tone.pull(&mut frame).map_err(|e| e.to_string())?;
-                spk.push(&frame).map_err(|e| e.to_string())?;
+    let spawned = std::thread::Builder::new()
+        .name("wzp-test-tone".into())
+        .spawn(move || {
+            let mut spk = PlaybackDevice::open(None).map_err(|e| e.to_string())?;
+            let mut tone = ToneSource::new(440.0, 0.5);
+            let mut frame = vec![0.0f32; 480];
+            while !stop.load(Ordering::Relaxed) {
+                while spk.queued() < 4800 {
+                    tone.pull(&mut frame).map_err(|e| e.to_string())?;
+                    spk.push(&frame).map_err(|e| e.to_string())?;
+                }
+                let _ = spk.poll();
+                std::thread::sleep(Duration::from_millis(5));
             }
-            let _ = spk.poll();
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Ok(())
-    })
+            Ok(())
+        });
+    spawned.expect("no thread for the tone")
 }
 
 /// Sockets this process has open: each cpal PulseAudio host is one connection to
@@ -282,14 +299,6 @@ fn running_capture_survives_device_switching() {
     let tone_result = tone.join().expect("tone thread panicked");
     std::thread::sleep(Duration::from_secs(3));
     let sockets_later = open_sockets();
-    let mut names: Vec<String> = std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
-        .map(|n| n.trim().to_owned())
-        .collect();
-    names.sort();
-    println!("THREADS {names:?}");
     let max_in = |from: Instant, to: Instant| {
         cap.timed_gaps
             .iter()
