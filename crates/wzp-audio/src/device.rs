@@ -77,9 +77,55 @@ fn info_of(d: &cpal::Device, direction: Direction, default_id: Option<&str>) -> 
     })
 }
 
+/// The host used to list devices and to name the default one, made once and kept.
+///
+/// With cpal's PulseAudio host every `cpal::default_host()` is a new connection to
+/// the server: a handshake on a thread of its own, which cpal gives 2 s before it
+/// quietly falls back to the ALSA host (whose ids do not match the listed
+/// `pulseaudio:` ones, hence "audio device not found" for a listed device on a busy
+/// machine), and a reactor thread per connection. Listing reuses this one
+/// connection. A connection that died (the server restarted) is dropped when a
+/// listing on it fails, and made again.
+static LISTING_HOST: std::sync::Mutex<Option<Arc<cpal::Host>>> = std::sync::Mutex::new(None);
+
+fn listing_host() -> Arc<cpal::Host> {
+    // A panic while the lock was held leaves at worst a stale host; keep using it.
+    let mut kept = LISTING_HOST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Made under the lock: two threads starting at once must not both connect.
+    kept.get_or_insert_with(|| {
+        let h = Arc::new(cpal::default_host());
+        tracing::debug!(host = ?h.id(), "audio host for listing made");
+        h
+    })
+    .clone()
+}
+
+fn forget_listing_host(host: &Arc<cpal::Host>) {
+    let mut kept = LISTING_HOST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if kept.as_ref().is_some_and(|k| Arc::ptr_eq(k, host)) {
+        tracing::info!(host = ?host.id(), "audio host dropped after a failed listing; reconnecting");
+        *kept = None;
+    }
+}
+
 /// Lists input and output devices of the default host.
 pub fn list_devices() -> Result<Vec<DeviceInfo>> {
-    let host = cpal::default_host();
+    let host = listing_host();
+    match list_on(&host) {
+        Ok(all) => Ok(all),
+        Err(e) => {
+            tracing::warn!(error = %e, "listing audio devices failed; trying a new connection");
+            forget_listing_host(&host);
+            list_on(&listing_host())
+        }
+    }
+}
+
+fn list_on(host: &cpal::Host) -> Result<Vec<DeviceInfo>> {
     let mut all = Vec::new();
     let def_in = host
         .default_input_device()
@@ -98,20 +144,40 @@ pub fn list_devices() -> Result<Vec<DeviceInfo>> {
     Ok(all)
 }
 
+/// Finds a device to open a stream on: by id, on the host the id names, or the
+/// default device of the listing host's kind.
+///
+/// Each stream gets a host (a server connection) of its own, made here with
+/// `cpal::host_from_id`, never `cpal::default_host()`, so that a slow PulseAudio
+/// handshake is an error that says so rather than a lookup on the ALSA host. Not
+/// the listing host's connection: PulseAudio puts the playback streams of one
+/// connection in one sync group (cpal's host gives them all the same sync id), and
+/// refuses a second one while the first plays ("Invalid argument"; the server
+/// logs a failed assertion in `pa_sink_input_new`), so a call's speaker and a
+/// speaker being tried could not share it.
 fn find(direction: Direction, id: Option<&str>) -> Result<cpal::Device> {
-    let host = cpal::default_host();
-    match id {
-        Some(id) => {
-            let did: cpal::DeviceId = id.parse().map_err(dev_err)?;
-            host.device_by_id(&did)
-                .ok_or_else(|| AudioError::DeviceNotFound(id.to_owned()))
-        }
+    let did: Option<cpal::DeviceId> = id.map(str::parse).transpose().map_err(dev_err)?;
+    let host_id = did
+        .as_ref()
+        .map_or_else(|| listing_host().id(), cpal::DeviceId::host);
+    let host = cpal::host_from_id(host_id).or_else(|e| {
+        // One more try: the handshake's 2 s can run out on a machine busy for a moment.
+        tracing::warn!(error = %e, host = ?host_id, "audio host did not come up; trying again");
+        cpal::host_from_id(host_id)
+    });
+    let host = host.map_err(dev_err)?;
+    let found = match &did {
+        Some(did) => host.device_by_id(did),
         None => match direction {
             Direction::Input => host.default_input_device(),
             Direction::Output => host.default_output_device(),
-        }
-        .ok_or_else(|| AudioError::DeviceNotFound(format!("default {direction:?} device"))),
-    }
+        },
+    };
+    found.ok_or_else(|| {
+        AudioError::DeviceNotFound(
+            id.map_or_else(|| format!("default {direction:?} device"), str::to_owned),
+        )
+    })
 }
 
 /// Ring length: 500 ms at 48 kHz (devices above 48 kHz get proportionally less).
