@@ -9,9 +9,9 @@ use std::cell::RefCell;
 use gtk::prelude::*;
 use raw_window_handle::{HasDisplayHandle as _, RawWindowHandle, XlibWindowHandle};
 use tauri::Manager as _;
-use wzp_render::{Renderer, RendererOptions};
+use wzp_render::RendererOptions;
 
-use super::SurfaceSource;
+use super::{Layout, MadeSurface, SurfaceSource};
 
 thread_local! {
     /// The video child, on the main thread.
@@ -24,10 +24,7 @@ pub struct Native {
 }
 
 /// The wgpu instance and a surface on the video child's X window `xid`. Main thread only.
-fn make_surface(
-    app: &tauri::AppHandle,
-    xid: std::os::raw::c_ulong,
-) -> Result<(wgpu::Instance, wgpu::Surface<'static>), String> {
+fn make_surface(app: &tauri::AppHandle, xid: std::os::raw::c_ulong) -> MadeSurface {
     let window = app
         .get_webview_window("main")
         .ok_or("the main window is gone")?;
@@ -96,19 +93,8 @@ impl Native {
         // need. The render thread asks the main thread for them (Xlib and the display
         // are the main thread's) and then opens the adapter and device itself.
         let app = window.app_handle().clone();
-        let source: SurfaceSource = Box::new(move |size| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            let main = app.clone();
-            app.run_on_main_thread(move || {
-                let _ = tx.send(make_surface(&main, xid));
-            })
-            .map_err(|e| format!("cannot reach the main thread: {e}"))?;
-            let (instance, surface) = rx
-                .recv()
-                .map_err(|_| "the main thread did not make the video surface".to_string())??;
-            Renderer::for_surface(&instance, surface, size, &RendererOptions::default())
-                .map_err(|e| e.to_string())
-        });
+        let main = app.clone();
+        let source = super::surface_on_main_thread(app, move || make_surface(&main, xid));
         Ok((
             Self {
                 app: window.app_handle().clone(),
@@ -117,8 +103,9 @@ impl Native {
         ))
     }
 
-    /// Moves and sizes the child (logical pixels), or hides it.
-    pub fn place(&self, at: Option<((i32, i32), (i32, i32))>) {
+    /// Moves and sizes the child (GTK places widgets in logical pixels), or hides it.
+    pub fn place(&self, layout: Option<&Layout>) {
+        let at = layout.map(|l| (l.origin, l.logical_size));
         let r = self.app.run_on_main_thread(move || {
             CHILD.with(|c| {
                 if let Some(da) = c.borrow().as_ref() {

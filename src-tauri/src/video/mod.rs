@@ -9,14 +9,30 @@
 //! Threads: decoded frames arrive on the engine's decoder thread ([`HubSink`]) and go
 //! through a small bounded channel to the render thread, which owns the
 //! [`wzp_render::Renderer`]; a frame that finds the channel full is dropped (the next
-//! one replaces it anyway). GTK calls (placing the child) run on the main thread.
+//! one replaces it anyway). Window-system calls (making and placing the child, making
+//! the wgpu surface on it) run on the main thread.
 //!
-//! Only Linux/X11 is built and tested (`linux.rs`). Windows (child HWND) and macOS
-//! (child NSView with a CAMetalLayer) are not written yet: there [`VideoView::attach`]
-//! reports that video is not shown, and calls still carry audio and video.
+//! Each OS has one small module behind the same interface: `Native::create(window)`
+//! makes the child (hidden) and a [`SurfaceSource`], and `Native::place(layout)` moves,
+//! sizes, shows or hides it. Linux/X11 (`linux.rs`, a GTK `DrawingArea`) is built and
+//! tested here. Windows (`windows.rs`, a child HWND) and macOS (`macos.rs`, a child
+//! `NSView` in which wgpu makes a `CAMetalLayer`) are only compile-checked here (with
+//! `cargo check --target`) and unverified at run time until a Windows or macOS build runs
+//! them. Elsewhere [`VideoView::attach`] reports that video is not shown, and calls
+//! still carry audio and video.
 
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(target_os = "linux")]
+use linux::Native;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(target_os = "macos")]
+use macos::Native;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows::Native;
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
@@ -62,8 +78,11 @@ pub struct UiTile {
 /// Where the video area and its tiles are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layout {
-    /// The area's origin in the window (logical pixels, as GTK places widgets).
+    /// The area's origin in the window (logical pixels, as GTK and AppKit place views).
     pub origin: (i32, i32),
+    /// The area's origin in physical pixels (as Win32 places child windows), rounded
+    /// from the reported position, not from `origin`, so it is off by less than one.
+    pub physical_origin: (i32, i32),
     /// The area's size in logical pixels.
     pub logical_size: (i32, i32),
     /// The area's size in physical pixels (the surface).
@@ -122,6 +141,7 @@ pub fn layout_from_ui(area: UiRect, tiles: &[UiTile], scale: f64) -> Option<Layo
         .collect();
     Some(Layout {
         origin: (area.x.round() as i32, area.y.round() as i32),
+        physical_origin: (px(area.x) as i32, px(area.y) as i32),
         logical_size: (area.width.round() as i32, area.height.round() as i32),
         size,
         tiles,
@@ -141,8 +161,8 @@ pub enum Msg {
 /// The app's video view: the channel to its render thread, and the native child.
 pub struct VideoView {
     tx: SyncSender<Msg>,
-    #[cfg(target_os = "linux")]
-    native: Option<linux::Native>,
+    #[cfg(any(target_os = "linux", windows, target_os = "macos"))]
+    native: Option<Native>,
     /// Why video cannot be shown, if it cannot.
     unavailable: Option<String>,
 }
@@ -162,26 +182,26 @@ impl VideoView {
     /// be shown the reason is kept and logged, and calls go on without it.
     pub fn attach(window: &tauri::WebviewWindow) -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-        #[cfg(target_os = "linux")]
-        let (native, source, unavailable) = match linux::Native::create(window) {
+        #[cfg(any(target_os = "linux", windows, target_os = "macos"))]
+        let (native, source, unavailable) = match Native::create(window) {
             Ok((native, source)) => (Some(native), Some(source), None),
             Err(why) => {
                 tracing::warn!(%why, "video will not be shown in the window");
                 (None, None, Some(why))
             }
         };
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
         let (source, unavailable) = {
             let _ = window;
             (
                 None,
-                Some("video in the window is only built for Linux/X11 so far".to_string()),
+                Some("video in the window is only built for Linux, Windows and macOS".to_string()),
             )
         };
         spawn_render_thread(rx, source);
         Self {
             tx,
-            #[cfg(target_os = "linux")]
+            #[cfg(any(target_os = "linux", windows, target_os = "macos"))]
             native,
             unavailable,
         }
@@ -210,9 +230,9 @@ impl VideoView {
 
     /// Places the area and its tiles (main thread only), or hides it (`None`).
     pub fn set_layout(&self, layout: Option<Layout>) {
-        #[cfg(target_os = "linux")]
+        #[cfg(any(target_os = "linux", windows, target_os = "macos"))]
         if let Some(n) = &self.native {
-            n.place(layout.as_ref().map(|l| (l.origin, l.logical_size)));
+            n.place(layout.as_ref());
         }
         let msg = match layout {
             Some(l) => Msg::Layout(l),
@@ -280,6 +300,38 @@ impl VideoSink for SelfSink {
 /// not on the main thread), with the surface the platform makes for it.
 pub type SurfaceSource = Box<dyn FnOnce(Size) -> Result<Renderer, String> + Send>;
 
+/// The wgpu instance and a surface on the native child, as a platform makes them.
+#[cfg(any(target_os = "linux", windows, target_os = "macos"))]
+type MadeSurface = Result<(wgpu::Instance, wgpu::Surface<'static>), String>;
+
+/// The [`SurfaceSource`] every platform uses: the render thread asks the main thread
+/// to run `make` (the window system's handles belong to it; AppKit refuses other
+/// threads) and waits for the surface, then opens the adapter and device itself, which
+/// blocks and so stays off the main thread.
+#[cfg(any(target_os = "linux", windows, target_os = "macos"))]
+fn surface_on_main_thread(
+    app: tauri::AppHandle,
+    make: impl FnOnce() -> MadeSurface + Send + 'static,
+) -> SurfaceSource {
+    Box::new(move |size| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        app.run_on_main_thread(move || {
+            let _ = tx.send(make());
+        })
+        .map_err(|e| format!("cannot reach the main thread: {e}"))?;
+        let (instance, surface) = rx
+            .recv()
+            .map_err(|_| "the main thread did not make the video surface".to_string())??;
+        Renderer::for_surface(
+            &instance,
+            surface,
+            size,
+            &wzp_render::RendererOptions::default(),
+        )
+        .map_err(|e| e.to_string())
+    })
+}
+
 fn spawn_render_thread(rx: Receiver<Msg>, source: Option<SurfaceSource>) {
     let spawned = std::thread::Builder::new()
         .name("wzp-video-render".into())
@@ -315,7 +367,7 @@ impl RenderState {
                 }
             }
             Msg::Layout(l) => {
-                // The renderer (and, on Linux, the wgpu instance and surface) is made
+                // The renderer (and the wgpu instance and surface) is made
                 // for the first layout with a tile, not for the empty ones the UI
                 // reports outside calls.
                 if self.renderer.is_none() && !l.tiles.is_empty() {
@@ -423,6 +475,7 @@ mod tests {
         );
         let Some(l) = l else { panic!("layout refused") };
         assert_eq!(l.origin, (100, 50));
+        assert_eq!(l.physical_origin, (200, 100));
         assert_eq!(l.logical_size, (400, 300));
         assert_eq!(l.size, Size::new(800, 600));
         assert_eq!(l.tiles.len(), 1);
