@@ -492,6 +492,39 @@ try {
     await waitFor("#participants li[data-fp]", "the caller in the participant list", 30000,
       async (e) => (await text(e)).includes("e2e-caller"));
     await shot("11-answered");
+    // Live device switching: a listed speaker, then a listed microphone (opened while the
+    // call's capture runs, the case that used to stall it), each confirmed ("Now using"),
+    // then a microphone that does not exist (a warning; the call keeps the one it had).
+    // Push-to-talk below then checks that the caller still gets our audio state.
+    const pickDevice = (selectId, value, label) => exec(
+      `const el = document.getElementById(arguments[0]);
+        if (arguments[1] !== null && ![...el.options].some((o) => o.value === arguments[1])) el.append(new Option(arguments[2], arguments[1]));
+        // A PulseAudio device when one is listed (the server the call's own devices use;
+        // the ALSA ones are listed too), else the first listed one.
+        const pulse = [...el.options].findIndex((o, i) => i > 0 && o.value.startsWith("pulseaudio:"));
+        if (arguments[1] === null) el.selectedIndex = pulse > 0 ? pulse : 1; else el.value = arguments[1];
+        el.dispatchEvent(new Event("change"));
+        return el.selectedOptions[0].textContent;`,
+      [selectId, value, label],
+    );
+    const switched = {};
+    for (const [select, what] of [["call-speaker-select", "speaker"], ["call-mic-select", "microphone"]]) {
+      await waitFor(`#${select} option:nth-child(2)`, `a listed ${what} in the call view`, 10000);
+      const name = await retry(() => pickDevice(select, null, null));
+      await waitFor("#call-devices-note", `the ${what} switch to be confirmed`, 20000,
+        async (e) => (await text(e)).includes(`Now using ${name}`));
+      switched[what] = `${name} (${await exec(`return document.getElementById("${select}").value;`)})`;
+    }
+    await retry(() => pickDevice("call-mic-select", "no-such-device", "Ghost microphone"));
+    // Other warnings may be up too (without a sound server the call's own devices did
+    // not open), so look through every warning banner.
+    await waitFor("#call-state", "a warning that the microphone could not be opened", 20000, async () => {
+      const texts = await Promise.all((await findAll(".banner.warning")).map((b) => text(b).catch(() => "")));
+      return texts.some((t) => t.includes("Ghost microphone could not be opened"));
+    });
+    await waitFor("#call-state[data-state=active]", "the call to go on after a failed device switch", 10000);
+    log(`devices: speaker switched to ${switched.speaker}, microphone to ${switched.microphone}; a missing microphone gave a warning and the call went on`);
+    await shot("11-devices");
     // Push-to-talk: the answered call starts muted (the caller sees it); holding T opens
     // the microphone, releasing it closes it again.
     const callerSeesMuted = async (want, what) => {

@@ -47,7 +47,7 @@ export function webDriver({ base, app, out, tag, waitMs = 20000 }) {
       return wd("POST", `${sess()}/element/${e}/click`, {});
     }
   };
-  const exec = (script) => wd("POST", `${sess()}/execute/sync`, { script, args: [] });
+  const exec = (script, args = []) => wd("POST", `${sess()}/execute/sync`, { script, args });
   async function type(e, t) {
     await wd("POST", `${sess()}/element/${e}/clear`, {});
     await wd("POST", `${sess()}/element/${e}/value`, { text: t });
