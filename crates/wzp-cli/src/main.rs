@@ -62,18 +62,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         })
 }
 
-/// The relay's runtime: `threads` workers (all CPUs by default).
-fn relay_runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime, CliError> {
-    let mut b = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = threads {
-        b.worker_threads(n.max(1));
-    }
-    b.enable_all().build().map_err(|source| CliError::Io {
-        path: "tokio runtime".into(),
-        source,
-    })
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
@@ -85,10 +73,12 @@ fn main() -> ExitCode {
     let result: Result<(), CliError> = match cli.command {
         Command::Packet(cmd) => packet::run(cmd),
         Command::Identity(args) => identity::run(args),
-        Command::Relay(args) => relay_runtime(args.threads).and_then(|rt| {
-            rt.block_on(wzp_relay::cli::run(args))
-                .map_err(CliError::from)
-        }),
+        Command::Relay(args) => wzp_relay::cli::runtime(args.threads)
+            .map_err(CliError::from)
+            .and_then(|rt| {
+                rt.block_on(wzp_relay::cli::run(args))
+                    .map_err(CliError::from)
+            }),
         Command::RelayToken(args) => relay_token::run(args),
         Command::Load(args) => runtime().and_then(|rt| rt.block_on(load::run(args))),
         Command::Call(args) => runtime().and_then(|rt| rt.block_on(call::run_call(args))),

@@ -3,6 +3,20 @@
 use crate::config::{RelayArgs, Settings};
 use crate::error::{RelayError, Result};
 
+/// The runtime a relay runs on: `threads` workers (all CPUs when `None`), for both
+/// `wzp relay` and `wzp-relay`. (Tokio's single-threaded scheduler for one thread was
+/// tried and measured no better: docs/BENCHMARKS.md, "Relay".)
+pub fn runtime(threads: Option<usize>) -> Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        b.worker_threads(n.max(1));
+    }
+    b.enable_all().build().map_err(|source| RelayError::Io {
+        what: "starting the relay's async runtime".into(),
+        source,
+    })
+}
+
 /// Runs the relay described by `args` until a shutdown signal, then shuts down
 /// gracefully (clients are told). Prints where it listens and its fingerprint.
 pub async fn run(args: RelayArgs) -> Result<()> {

@@ -13,8 +13,7 @@ struct Cli {
     relay: wzp_relay::RelayArgs,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -22,7 +21,9 @@ async fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    match wzp_relay::cli::run(cli.relay).await {
+    let result = wzp_relay::cli::runtime(cli.relay.threads)
+        .and_then(|rt| rt.block_on(wzp_relay::cli::run(cli.relay)));
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
