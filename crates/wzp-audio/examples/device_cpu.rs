@@ -1,0 +1,80 @@
+//! CPU cost of audio device I/O alone: opens a capture and a playback device (ids from
+//! the command line, default devices when omitted), pulls and pushes 20 ms frames in
+//! real time for `WZP_DEV_SECS` (default 10) seconds, and prints the process's CPU time
+//! (user + system, from /proc/self/stat) per second of audio. Linux only.
+//!
+//! `cargo run --release -p wzp-audio --example device_cpu -- [CAPTURE_ID|default] [PLAYBACK_ID|default]`
+
+use std::time::{Duration, Instant};
+
+use wzp_audio::{AudioSink, AudioSource, CaptureDevice, PlaybackDevice, list_devices};
+
+fn cpu_seconds() -> f64 {
+    // Fields 14 and 15 (utime, stime) in clock ticks; the command name may hold spaces,
+    // so count from the last ')'.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // After ')': state (not numeric, skipped by the filter), then ppid.. so utime is the
+    // 11th numeric field and stime the 12th.
+    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let pick = |i: usize| args.get(i).filter(|a| a.as_str() != "default").cloned();
+    let secs: u64 = std::env::var("WZP_DEV_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    if args.first().map(String::as_str) == Some("list") {
+        for d in list_devices().unwrap_or_default() {
+            println!("{:?} {} {}", d.direction, d.id, d.name);
+        }
+        return;
+    }
+    let (cap_id, play_id) = (pick(0), pick(1));
+    let mut cap = match CaptureDevice::open(cap_id.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return eprintln!("capture: {e}"),
+    };
+    let mut play = match PlaybackDevice::open(play_id.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return eprintln!("playback: {e}"),
+    };
+    println!(
+        "capture {:?}, playback {:?}",
+        cap.device().map(|d| d.id.clone()),
+        play.device().map(|d| d.id.clone())
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let mut frame = vec![0.0f32; 960];
+    let mut next = Instant::now();
+    let mut frames = 0u64;
+    while t0.elapsed() < Duration::from_secs(secs) {
+        let _ = cap.pull(&mut frame);
+        let _ = play.push(&frame);
+        frames += 1;
+        next += Duration::from_millis(20);
+        if let Some(d) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+    }
+    let (cpu, wall) = (cpu_seconds() - c0, t0.elapsed().as_secs_f64());
+    let n = |c: &wzp_audio::device::DeviceCounters| {
+        (
+            c.callbacks.load(std::sync::atomic::Ordering::Relaxed),
+            c.xruns.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    };
+    let ((cc, cx), (pc, px)) = (n(cap.counters()), n(play.counters()));
+    println!(
+        "{frames} frames in {wall:.1} s: CPU {cpu:.2} s = {:.1} % of one core; capture {cc} callbacks, {cx} xrun samples; playback {pc} callbacks, {px} xrun samples",
+        100.0 * cpu / wall
+    );
+}
