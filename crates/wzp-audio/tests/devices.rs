@@ -65,9 +65,15 @@ fn one_second_playback_is_captured_from_the_monitor() {
             tone.pull(&mut frame).unwrap();
             spk.push(&frame).unwrap();
         }
+        // Every sample the device delivered counts, also from a frame it could only
+        // partly fill: pulling every 10 ms for 20 ms frames often finds less than a frame
+        // (PulseAudio hands the monitor over in small fragments), and counting whole
+        // frames only made this read 0.14 s of 1.5 s in one CI run.
         let mut got = vec![0.0; 960];
-        if let wzp_audio::Pull::Audio = mic.pull(&mut got).unwrap() {
-            captured.extend_from_slice(&got);
+        match mic.pull(&mut got).unwrap() {
+            wzp_audio::Pull::Audio => captured.extend_from_slice(&got),
+            wzp_audio::Pull::Partial(n) => captured.extend_from_slice(&got[..n.min(960)]),
+            wzp_audio::Pull::End => {}
         }
         next += Duration::from_millis(10);
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
@@ -82,8 +88,8 @@ fn one_second_playback_is_captured_from_the_monitor() {
             .callbacks
             .load(std::sync::atomic::Ordering::Relaxed)
     );
-    // Generous: callbacks run below real time on a busy machine.
-    assert!(secs > 0.3, "captured only {secs} s");
+    // Half of real time: generous for a busy machine (1.49-1.50 s is usual here).
+    assert!(secs > 0.75, "captured only {secs} s");
     let tail = &captured[captured.len() / 2..];
     let f = dominant_frequency(tail, 48_000);
     println!("dominant frequency captured: {f} Hz");
