@@ -10,18 +10,14 @@ use std::time::{Duration, Instant};
 use wzp_audio::{AudioSink, AudioSource, CaptureDevice, PlaybackDevice, list_devices};
 
 fn cpu_seconds() -> f64 {
-    // Fields 14 and 15 (utime, stime) in clock ticks; the command name may hold spaces,
-    // so count from the last ')'.
+    // utime and stime are fields 14 and 15, in clock ticks; the command name may hold
+    // spaces, so fields are counted from the last ')' (the state, field 3, comes first).
+    // By position: some fields are negative (tpgid is -1 without a terminal).
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    // After ')': state (not numeric, skipped by the filter), then ppid.. so utime is the
-    // 11th numeric field and stime the 12th.
-    let ticks = f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0);
-    ticks as f64 / 100.0
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (tick(11) + tick(12)) as f64 / 100.0
 }
 
 fn main() {
