@@ -239,20 +239,16 @@ impl DriftCompensator {
         }
     }
 
+    /// The echo path moved the line past its floor (a shrinking path) or its ceiling
+    /// (a growing one): step it back home.
     fn keep_line_in_range(&mut self) {
-        if self.line < LINE_MIN {
-            // Echo path shrank past the line's floor: step the line back up.
+        if !(LINE_MIN..=LINE_MAX).contains(&self.line) {
             let echo = self.apparent + self.line;
+            let from = self.line;
             self.line = home(echo).max(LINE_MIN);
             self.apparent = echo - self.line;
             self.stepped = true;
-            tracing::debug!(line = self.line, "drift line stepped up");
-        } else if self.line > LINE_MAX {
-            let echo = self.apparent + self.line;
-            self.line = home(echo).max(LINE_MIN);
-            self.apparent = echo - self.line;
-            self.stepped = true;
-            tracing::debug!(line = self.line, "drift line stepped down");
+            tracing::debug!(from, to = self.line, "drift line stepped");
         }
     }
 
@@ -305,24 +301,23 @@ impl DriftCompensator {
     /// Whole-range search at 2 kHz for the echo delay.
     fn coarse(&self, end: u64) -> Option<i64> {
         let n = WIN / COARSE;
-        let mic: Vec<f32> = self
-            .mic8
-            .iter()
-            .collect::<Vec<_>>()
+        // Both windows were made contiguous by the caller (`mic`).
+        let (mic8, _) = self.mic8.as_slices();
+        let mic: Vec<f32> = mic8
             .chunks_exact(COARSE)
-            .map(|c| c.iter().copied().sum::<f32>())
+            .map(|c| c.iter().sum::<f32>())
             .collect();
         let far_start = end as i64 - (WIN + MAX_LAG) as i64 - self.far8_base as i64;
         if far_start < 0 {
             return None;
         }
-        let far: Vec<f32> = self
-            .far8
-            .range(far_start as usize..)
-            .take(WIN + MAX_LAG)
-            .collect::<Vec<_>>()
+        let (far8, _) = self.far8.as_slices();
+        let far_end = (far_start as usize + WIN + MAX_LAG).min(far8.len());
+        let far: Vec<f32> = far8
+            .get(far_start as usize..far_end)
+            .unwrap_or_default()
             .chunks_exact(COARSE)
-            .map(|c| c.iter().copied().sum::<f32>())
+            .map(|c| c.iter().sum::<f32>())
             .collect();
         if far.len() < n + MAX_LAG / COARSE {
             return None;

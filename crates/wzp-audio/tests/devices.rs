@@ -3,6 +3,9 @@
 //! skip, saying so, when it is not running.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+use common::pulse;
+
 use std::time::{Duration, Instant};
 
 use wzp_audio::analysis::dominant_frequency;
@@ -10,16 +13,6 @@ use wzp_audio::{
     AudioSink, AudioSource, CaptureDevice, DeviceEvent, Direction, PlaybackDevice, ToneSource,
     list_devices,
 };
-
-fn pulse() -> bool {
-    if std::env::var_os("WZP_TEST_PULSE").is_none() {
-        println!(
-            "SKIPPED: WZP_TEST_PULSE is not set (no PulseAudio null sink); run through scripts/test.sh"
-        );
-        return false;
-    }
-    true
-}
 
 #[test]
 fn enumerates_devices_with_ids_and_names() {

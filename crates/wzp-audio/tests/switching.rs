@@ -6,6 +6,9 @@
 //! must open by its id. Skips, saying so, without the harness's PulseAudio.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+use common::pulse;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -24,16 +27,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn pulse() -> bool {
-    if std::env::var_os("WZP_TEST_PULSE").is_none() {
-        println!(
-            "SKIPPED: WZP_TEST_PULSE is not set (no PulseAudio null sink); run through scripts/test.sh"
-        );
-        return false;
-    }
-    true
 }
 
 /// Longest silence from the running capture that a call survives unnoticed; the
