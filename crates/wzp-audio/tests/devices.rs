@@ -124,3 +124,52 @@ fn simulated_device_loss_switches_to_default() {
     mic.pull(&mut f).unwrap();
     spk.push(&f).unwrap();
 }
+
+/// The sink latency PulseAudio configured, from `pactl list sinks` (`None` when
+/// pactl is missing or says nothing about it).
+fn configured_sink_latency_us() -> Option<u64> {
+    let out = std::process::Command::new("pactl")
+        .args(["list", "sinks"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter_map(|l| l.split_once("configured ")?.1.split_whitespace().next())
+        .find_map(|n| n.parse().ok())
+}
+
+#[test]
+// cpal's PulseAudio client asks the server for a sink latency of zero (see
+// `build_playback` in device.rs): the null sink then wakes 2,000 times a second and
+// device I/O costs a core between app and server. The default speaker must not.
+fn default_speaker_leaves_the_sink_a_sane_latency() {
+    if !pulse() {
+        return;
+    }
+    if configured_sink_latency_us().is_none() {
+        println!("SKIP: pactl cannot report the sink latency");
+        return;
+    }
+    let mut spk = PlaybackDevice::open(None).unwrap();
+    println!("playback {:?}", spk.device());
+    let mut tone = ToneSource::new(440.0, 0.2);
+    let mut frame = vec![0.0; 960];
+    let start = Instant::now();
+    let mut latency = None;
+    while start.elapsed() < Duration::from_millis(600) {
+        while spk.queued() < 2880 {
+            tone.pull(&mut frame).unwrap();
+            spk.push(&frame).unwrap();
+        }
+        if start.elapsed() > Duration::from_millis(300) && latency.is_none() {
+            latency = configured_sink_latency_us();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let latency = latency.expect("sink latency while playing");
+    println!("sink latency configured while playing: {latency} us");
+    assert!(
+        latency >= 2_000,
+        "the default speaker drove the sink to {latency} us"
+    );
+}
