@@ -2,12 +2,16 @@
 //! and decode cost per 20 ms frame (wall clock and, on Linux, this thread's
 //! on-CPU time from /proc, which stays honest when other work shares the
 //! CPU), average packet size, and how many packets carry a DRED extension.
+//! Then the same for libopus's own modes side by side, SILK/hybrid (`Voip`) against
+//! CELT only (`LowDelay`), writing each decoded clip to `WZP_PROBE_WAV_DIR` (default
+//! /tmp) for `tools/pesq_score.py`: CELT only is the one way under the 50 us goal.
 //!
 //! `cargo run --release -p wzp-audio --example opus_probe`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
 
+use opusic_c::{Application, Bandwidth, Bitrate, Channels, Decoder, Encoder, SampleRate, Signal};
 use wzp_audio::codec::has_dred_extension;
 use wzp_audio::{EncoderConfig, OpusDecoder, OpusEncoder, WavSource};
 use wzp_proto::CodecId;
@@ -97,5 +101,59 @@ fn main() {
             dec_cpu.map_or("-".into(), |v| format!("{v:.0}")),
             packets.len()
         );
+    }
+    modes(&frames);
+}
+
+/// libopus's modes at the same bitrates: cost per frame, and the decoded clip.
+fn modes(frames: &[&[f32]]) {
+    let dir = std::env::var("WZP_PROBE_WAV_DIR").unwrap_or_else(|_| "/tmp".into());
+    println!("\nmode | bitrate | complexity | encode cpu us | decode cpu us | avg bytes | clip");
+    let cases = [
+        ("voip", Application::Voip, Bandwidth::Full),
+        ("celt", Application::LowDelay, Bandwidth::Full),
+        ("celt-wb", Application::LowDelay, Bandwidth::Wide),
+    ];
+    for (name, app, bw) in cases {
+        for br in [32_000, 48_000] {
+            for cx in [0u8, 5, 9] {
+                let mut enc = Encoder::new(Channels::Mono, SampleRate::Hz48000, app).unwrap();
+                enc.set_signal(Signal::Voice).unwrap();
+                enc.set_vbr(true).unwrap();
+                enc.set_bitrate(Bitrate::Value(br)).unwrap();
+                enc.set_complexity(cx).unwrap();
+                enc.set_max_bandwidth(bw).unwrap();
+                let mut dec = Decoder::new(Channels::Mono, SampleRate::Hz48000).unwrap();
+                let mut pkt = vec![0u8; 1275];
+                let c = cpu_ns();
+                let packets: Vec<Vec<u8>> = frames
+                    .iter()
+                    .map(|f| {
+                        let n = enc.encode_float_to_slice(f, &mut pkt).unwrap();
+                        pkt[..n].to_vec()
+                    })
+                    .collect();
+                let n = packets.len() as f64;
+                let per = |a: Option<u64>, b: Option<u64>| {
+                    b.zip(a).map_or("-".into(), |(b, a)| {
+                        format!("{:.0}", (b - a) as f64 / n / 1e3)
+                    })
+                };
+                let enc_cpu = per(c, cpu_ns());
+                let (c, mut out, mut o) = (cpu_ns(), Vec::new(), vec![0f32; 960]);
+                for p in &packets {
+                    let k = dec.decode_float_to_slice(p, &mut o, false).unwrap();
+                    out.extend_from_slice(&o[..k]);
+                }
+                let dec_cpu = per(c, cpu_ns());
+                let bytes = packets.iter().map(Vec::len).sum::<usize>() as f64 / n;
+                let clip = format!("{dir}/opus_probe_{name}_{}k_c{cx}.wav", br / 1000);
+                wzp_audio::io::write_wav(&clip, &out).unwrap();
+                println!(
+                    "{name} | {}k | {cx} | {enc_cpu} | {dec_cpu} | {bytes:.0} | {clip}",
+                    br / 1000
+                );
+            }
+        }
     }
 }
