@@ -160,6 +160,12 @@ impl<T: AudioSource + Send + 'static> AudioSource for CloseOffThread<T> {
             }
         }
     }
+
+    fn device_events(&mut self) -> Vec<wzp_audio::DeviceEvent> {
+        self.0
+            .as_mut()
+            .map_or_else(Vec::new, AudioSource::device_events)
+    }
 }
 
 impl<T: AudioSink + Send + 'static> AudioSink for CloseOffThread<T> {
@@ -169,6 +175,12 @@ impl<T: AudioSink + Send + 'static> AudioSink for CloseOffThread<T> {
 
     fn finish(&mut self) -> wzp_audio::Result<()> {
         self.0.as_mut().map_or(Ok(()), AudioSink::finish)
+    }
+
+    fn device_events(&mut self) -> Vec<wzp_audio::DeviceEvent> {
+        self.0
+            .as_mut()
+            .map_or_else(Vec::new, AudioSink::device_events)
     }
 }
 

@@ -650,6 +650,82 @@ async fn a_camera_that_fails_mid_call_is_an_event_and_the_call_goes_on() {
     let _ = (da.await, db.await);
 }
 
+/// A microphone whose headset is pulled out after half a second: its device reports
+/// the loss, then the switch to the system default (as `CaptureDevice` does).
+struct UnpluggedMic {
+    inner: ToneSource,
+    pulls: u32,
+}
+
+impl wzp_audio::AudioSource for UnpluggedMic {
+    fn pull(&mut self, frame: &mut [f32]) -> wzp_audio::Result<wzp_audio::Pull> {
+        self.pulls += 1;
+        self.inner.pull(frame)
+    }
+
+    fn device_events(&mut self) -> Vec<wzp_audio::DeviceEvent> {
+        match self.pulls {
+            25 => vec![wzp_audio::DeviceEvent::Lost {
+                id: "pulseaudio:headset".into(),
+                reason: "unplugged".into(),
+            }],
+            30 => vec![wzp_audio::DeviceEvent::Switched(wzp_audio::DeviceInfo {
+                id: "pulseaudio:laptop".into(),
+                name: "Laptop microphone".into(),
+                is_default: true,
+                direction: wzp_audio::Direction::Input,
+            })],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unplugged_microphone_is_reported_with_the_device_the_call_moved_to() {
+    let _serial = wzp_e2e::serial();
+    let relay = TestRelay::start("unplug").await;
+    let sb = SharedSink::default();
+    let io_a = MediaIo {
+        audio_in: Box::new(UnpluggedMic {
+            inner: ToneSource::new(440.0, 0.3),
+            pulls: 0,
+        }),
+        audio_out: Box::new(SharedSink::default()),
+        video_in: None,
+        video_out: Box::new(NullVideoSink),
+    };
+    let (a, mut ea) =
+        Call::start(relay.config(), CallTarget::Room("unplug".into()), io_a).expect("a");
+    let (b, eb) = Call::start(
+        relay.config(),
+        CallTarget::Room("unplug".into()),
+        tone_io(660.0, &sb),
+    )
+    .expect("b");
+    let lost = wait_event(
+        &mut ea,
+        WAIT,
+        "device lost warning",
+        |e| matches!(e, Event::Warning { message } if message.contains("went away")),
+    )
+    .await;
+    assert!(
+        matches!(&lost, Event::Warning { message } if message.contains("microphone pulseaudio:headset") && message.contains("unplugged")),
+        "{lost:?}"
+    );
+    wait_event(&mut ea, WAIT, "switched warning", |e| {
+        matches!(e, Event::Warning { message } if message == "now using the microphone Laptop microphone")
+    })
+    .await;
+    let (da, db) = (drain(ea), drain(eb));
+    hears_within("b after a's microphone moved", &sb, &[440.0], &[660.0]).await;
+    a.hang_up().expect("hang up");
+    b.hang_up().expect("hang up");
+    assert_eq!(a.wait().await, EndReason::LocalHangup);
+    b.wait().await;
+    let _ = (da.await, db.await);
+}
+
 /// A camera that says when it is closed (dropped), as a device's light would.
 struct ClosingCamera {
     inner: SyntheticSource,

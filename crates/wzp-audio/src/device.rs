@@ -8,11 +8,16 @@
 //! Errors reported by cpal's error callback (device unplugged, server gone)
 //! are queued; [`CaptureDevice::poll`] / [`PlaybackDevice::poll`] turn them into
 //! [`DeviceEvent`]s and reopen the system default device, so a call keeps
-//! going on the laptop speakers when a headset is pulled out.
+//! going on the laptop speakers when a headset is pulled out. A device opened as
+//! the system default also follows the default when the user changes it (a
+//! watcher thread reports the change like a loss). Reopening runs on a thread
+//! of its own: opening a device can take seconds on a busy sound server, and
+//! `poll` is called from the call's media loop, which must not stall.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use cpal::{FromSample, Sample, SizedSample};
@@ -236,16 +241,96 @@ struct DeviceStream<T> {
     /// Opens a device by id (`None`: the default); used again after a loss.
     build: BuildFn<T>,
     kind: &'static str,
+    direction: Direction,
+    /// A reopen of the default device under way on its own thread.
+    reopening: Option<mpsc::Receiver<Result<Open<T>>>>,
+    /// Watches the system default while the stream is on it.
+    watch: Option<DefaultWatch>,
 }
 
 type BuildFn<T> =
     fn(Option<&str>, mpsc::Sender<cpal::Error>, Arc<DeviceCounters>) -> Result<Open<T>>;
 
-impl<T> DeviceStream<T> {
-    fn open(kind: &'static str, id: Option<&str>, build: BuildFn<T>) -> Result<Self> {
+/// How often a device opened as the system default checks whether the default moved.
+const DEFAULT_CHECK: Duration = Duration::from_secs(1);
+
+/// The id of the system default device for a direction, as the listing host names it.
+fn default_id(direction: Direction) -> Option<String> {
+    let host = listing_host();
+    let dev = match direction {
+        Direction::Input => host.default_input_device(),
+        Direction::Output => host.default_output_device(),
+    }?;
+    dev.id().ok().map(|i| i.to_string())
+}
+
+/// Watches the system default for one direction on a thread of its own, and reports
+/// a change as a `DeviceChanged` error on the stream's error channel, so the loss path
+/// reopens the (new) default. Why a thread: asking the sound server is a round trip
+/// that can block, and the stream's owner polls from its media loop.
+struct DefaultWatch {
+    stop: Arc<AtomicBool>,
+}
+
+impl DefaultWatch {
+    fn start(direction: Direction, errors: mpsc::Sender<cpal::Error>) -> Option<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let spawned = std::thread::Builder::new()
+            .name("wzp-audio-default".into())
+            .spawn(move || {
+                let mut seen = default_id(direction);
+                loop {
+                    std::thread::sleep(DEFAULT_CHECK);
+                    if stopped.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let now = default_id(direction);
+                    if now.is_none() || now == seen {
+                        continue;
+                    }
+                    tracing::info!(?direction, from = ?seen, to = ?now, "system default device changed");
+                    seen = now;
+                    let changed = cpal::Error::with_message(
+                        cpal::ErrorKind::DeviceChanged,
+                        "the system default device changed",
+                    );
+                    if errors.send(changed).is_err() {
+                        return;
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => Some(Self { stop }),
+            Err(e) => {
+                tracing::warn!(error = %e, "no thread to watch the default device; changes of it are not followed");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for DefaultWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl<T: Send + 'static> DeviceStream<T> {
+    fn open(
+        kind: &'static str,
+        direction: Direction,
+        id: Option<&str>,
+        build: BuildFn<T>,
+    ) -> Result<Self> {
         let (errors_tx, errors) = mpsc::channel();
         let counters = Arc::new(DeviceCounters::default());
         let open = build(id, errors_tx.clone(), counters.clone())?;
+        let watch = if id.is_none() {
+            DefaultWatch::start(direction, errors_tx.clone())
+        } else {
+            None
+        };
         Ok(Self {
             open: Some(open),
             errors_tx,
@@ -253,6 +338,9 @@ impl<T> DeviceStream<T> {
             counters,
             build,
             kind,
+            direction,
+            reopening: None,
+            watch,
         })
     }
 
@@ -264,10 +352,11 @@ impl<T> DeviceStream<T> {
         let _ = self.errors_tx.send(e);
     }
 
-    /// The reaction to backend errors: a loss closes the stream and reopens the
-    /// default device (reported as `Lost` then `Switched` or `Unavailable`), and
-    /// `adapt` fits the caller's resampler to the new device's rate; other errors
-    /// are logged.
+    /// The reaction to backend errors: a loss (or a change of the system default,
+    /// for a stream on it) closes the stream and reopens the default device on a
+    /// thread of its own, reported as `Lost` at once and `Switched` or `Unavailable`
+    /// by a later poll; `adapt` fits the caller's resampler to the new device's rate.
+    /// Other errors are logged. Never blocks.
     fn poll(&mut self, mut adapt: impl FnMut(&Open<T>) -> Result<()>) -> Vec<DeviceEvent> {
         let mut events = Vec::new();
         while let Ok(e) = self.errors.try_recv() {
@@ -275,32 +364,72 @@ impl<T> DeviceStream<T> {
                 tracing::warn!(error = %e, kind = self.kind, "stream error");
                 continue;
             }
+            if self.reopening.is_some() {
+                // The reopen under way opens whatever the default is by then.
+                continue;
+            }
             let id = self
                 .open
                 .as_ref()
                 .map(|o| o.info.id.clone())
                 .unwrap_or_default();
+            tracing::info!(kind = self.kind, %id, reason = %e, "audio device lost; reopening the default");
             events.push(DeviceEvent::Lost {
                 id,
                 reason: e.to_string(),
             });
             self.open = None;
-            match (self.build)(None, self.errors_tx.clone(), self.counters.clone()) {
+            self.reopening = Some(self.reopen_default());
+        }
+        let done = match self.reopening.as_ref().map(mpsc::Receiver::try_recv) {
+            None | Some(Err(mpsc::TryRecvError::Empty)) => None,
+            Some(Ok(r)) => Some(r),
+            Some(Err(mpsc::TryRecvError::Disconnected)) => Some(Err(AudioError::Device(
+                "the thread reopening the device ended without a result".into(),
+            ))),
+        };
+        if let Some(result) = done {
+            self.reopening = None;
+            match result {
                 Ok(o) => {
                     if let Err(e) = adapt(&o) {
                         tracing::warn!(error = %e, kind = self.kind, "resampler for new device");
                     }
+                    tracing::info!(kind = self.kind, id = %o.info.id, "now using the default device");
                     events.push(DeviceEvent::Switched(o.info.clone()));
                     self.open = Some(o);
+                    if self.watch.is_none() {
+                        self.watch = DefaultWatch::start(self.direction, self.errors_tx.clone());
+                    }
                 }
                 Err(e) => events.push(DeviceEvent::Unavailable(e.to_string())),
             }
         }
         events
     }
+
+    /// Opens the default device on a thread of its own; the receiver gets the result.
+    fn reopen_default(&self) -> mpsc::Receiver<Result<Open<T>>> {
+        let (tx, rx) = mpsc::channel();
+        let (build, errors, counters) = (self.build, self.errors_tx.clone(), self.counters.clone());
+        let spawned = std::thread::Builder::new()
+            .name("wzp-audio-reopen".into())
+            .spawn({
+                let tx = tx.clone();
+                move || {
+                    let _ = tx.send(build(None, errors, counters));
+                }
+            });
+        if let Err(e) = spawned {
+            let _ = tx.send(Err(AudioError::Device(format!(
+                "no thread to reopen the device: {e}"
+            ))));
+        }
+        rx
+    }
 }
 
-impl<T> std::fmt::Debug for DeviceStream<T> {
+impl<T: Send + 'static> std::fmt::Debug for DeviceStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceStream")
             .field("kind", &self.kind)
@@ -401,7 +530,16 @@ fn build_playback(
     if id.is_none() && listing_host().id() == cpal::HostId::PulseAudio {
         match find(Direction::Output, Some(ALSA_PULSE_PLUGIN)) {
             Ok(dev) => match open_playback(&dev, errors.clone(), counters.clone()) {
-                Ok(open) => return Ok(open),
+                Ok(mut open) => {
+                    // Named after where the sound goes: "PulseAudio Sound Server" says nothing.
+                    if let Some(name) = listing_host()
+                        .default_output_device()
+                        .and_then(|d| d.description().ok())
+                    {
+                        open.info.name = format!("{name} (system default)");
+                    }
+                    return Ok(open);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "default speaker through ALSA's PulseAudio plugin failed; using cpal's PulseAudio client")
                 }
@@ -507,7 +645,7 @@ pub struct CaptureDevice {
 impl CaptureDevice {
     /// Opens the device with this id, or the default with `None`.
     pub fn open(id: Option<&str>) -> Result<Self> {
-        let stream = DeviceStream::open("capture", id, build_capture)?;
+        let stream = DeviceStream::open("capture", Direction::Input, id, build_capture)?;
         let rate = stream.open.as_ref().map_or(SAMPLE_RATE, |o| o.rate);
         Ok(Self {
             resampler: StreamResampler::new(rate, SAMPLE_RATE, (rate / 100) as usize)?,
@@ -533,7 +671,9 @@ impl CaptureDevice {
         self.stream.inject_error(e);
     }
 
-    /// Handles backend errors: on device loss, reopens the default device.
+    /// Handles backend errors: on device loss, or when the system default this
+    /// device follows changes, reopens the default device (without blocking: the
+    /// `Switched` event comes from a later call; until then `pull` gives silence).
     pub fn poll(&mut self) -> Vec<DeviceEvent> {
         let resampler = &mut self.resampler;
         self.stream.poll(|o| {
@@ -544,6 +684,10 @@ impl CaptureDevice {
 }
 
 impl AudioSource for CaptureDevice {
+    fn device_events(&mut self) -> Vec<DeviceEvent> {
+        self.poll()
+    }
+
     fn pull(&mut self, frame: &mut [f32]) -> Result<Pull> {
         if let Some(o) = self.stream.open.as_mut() {
             let n = o.ring.slots().min(self.chunk.len());
@@ -576,7 +720,7 @@ pub struct PlaybackDevice {
 impl PlaybackDevice {
     /// Opens the device with this id, or the default with `None`.
     pub fn open(id: Option<&str>) -> Result<Self> {
-        let stream = DeviceStream::open("playback", id, build_playback)?;
+        let stream = DeviceStream::open("playback", Direction::Output, id, build_playback)?;
         let rate = stream.open.as_ref().map_or(SAMPLE_RATE, |o| o.rate);
         Ok(Self {
             resampler: StreamResampler::new(SAMPLE_RATE, rate, 480)?,
@@ -611,7 +755,9 @@ impl PlaybackDevice {
         self.stream.inject_error(e);
     }
 
-    /// Handles backend errors: on device loss, reopens the default device.
+    /// Handles backend errors: on device loss, or when the system default this
+    /// device follows changes, reopens the default device (without blocking: the
+    /// `Switched` event comes from a later call; until then `push` drops audio).
     pub fn poll(&mut self) -> Vec<DeviceEvent> {
         let resampler = &mut self.resampler;
         self.stream
@@ -620,6 +766,10 @@ impl PlaybackDevice {
 }
 
 impl AudioSink for PlaybackDevice {
+    fn device_events(&mut self) -> Vec<DeviceEvent> {
+        self.poll()
+    }
+
     fn push(&mut self, frame: &[f32]) -> Result<()> {
         self.resampler.push(frame)?;
         let n = self.resampler.pull(&mut self.chunk);

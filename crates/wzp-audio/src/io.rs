@@ -8,6 +8,7 @@
 
 use std::path::Path;
 
+use crate::device::DeviceEvent;
 use crate::error::{AudioError, Result};
 use crate::frame::{SAMPLE_RATE, f32_to_i16, i16_to_f32};
 use crate::resample::StreamResampler;
@@ -28,6 +29,14 @@ pub enum Pull {
 pub trait AudioSource: Send {
     /// Fills `frame` (any supported frame length) with the next audio.
     fn pull(&mut self, frame: &mut [f32]) -> Result<Pull>;
+
+    /// What happened to the device behind this source since the last call (lost,
+    /// switched to the default, none available), for the owner to report. Sources
+    /// without a device have none. Must not block: the call's media loop asks
+    /// every frame.
+    fn device_events(&mut self) -> Vec<DeviceEvent> {
+        Vec::new()
+    }
 }
 
 /// Something that consumes 48 kHz mono audio one frame at a time.
@@ -37,6 +46,11 @@ pub trait AudioSink: Send {
     /// Writes out anything buffered (a WAV header, device rings are no-ops).
     fn finish(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// As [`AudioSource::device_events`], for the device behind this sink.
+    fn device_events(&mut self) -> Vec<DeviceEvent> {
+        Vec::new()
     }
 }
 

@@ -110,7 +110,17 @@ fn simulated_device_loss_switches_to_default() {
         || cpal::Error::with_message(cpal::ErrorKind::DeviceNotAvailable, "unplugged (simulated)");
     mic.inject_error(lost());
     spk.inject_error(lost());
-    for events in [mic.poll(), spk.poll()] {
+    // The loss is reported at once; the reopen runs on its own thread, so its
+    // `Switched` comes from a later poll (poll never blocks the media loop).
+    let (mut mic_events, mut spk_events) = (mic.poll(), spk.poll());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let switched = |ev: &[DeviceEvent]| ev.iter().any(|e| matches!(e, DeviceEvent::Switched(_)));
+    while !(switched(&mic_events) && switched(&spk_events)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        mic_events.extend(mic.poll());
+        spk_events.extend(spk.poll());
+    }
+    for events in [mic_events, spk_events] {
         println!("{events:?}");
         assert!(matches!(events.first(), Some(DeviceEvent::Lost { .. })));
         assert!(matches!(events.get(1), Some(DeviceEvent::Switched(_))));

@@ -18,8 +18,8 @@ use rand_core::{OsRng, RngCore};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::MissedTickBehavior;
 use wzp_audio::{
-    AudioReceiver, AudioSink, AudioSource, EncoderConfig, LevelMeter, Mixer, OpusEncoder,
-    ReceiverConfig, VoiceConfig, VoiceProcessor,
+    AudioReceiver, AudioSink, AudioSource, DeviceEvent, EncoderConfig, LevelMeter, Mixer,
+    OpusEncoder, ReceiverConfig, VoiceConfig, VoiceProcessor,
 };
 use wzp_crypto::{Session, SessionConfig, envelope::Context};
 use wzp_proto::{
@@ -1321,6 +1321,31 @@ impl Runner {
         self.note_queue(leg);
     }
 
+    /// Reports what happened to the microphone and speaker (unplugged, switched to
+    /// the system default, none left) as warnings: the devices reopen the default
+    /// themselves, the user should know which one the call now uses.
+    fn device_events_step(&mut self) {
+        let mic = self.audio_in.device_events();
+        let speaker = self.audio_out.device_events();
+        let all = mic
+            .into_iter()
+            .map(|e| ("microphone", e))
+            .chain(speaker.into_iter().map(|e| ("speaker", e)));
+        for (what, ev) in all {
+            let message = match ev {
+                DeviceEvent::Lost { id, reason } => {
+                    format!("the {what} {id} went away ({reason}); switching to the system default")
+                }
+                DeviceEvent::Switched(d) => format!("now using the {what} {}", d.name),
+                DeviceEvent::Unavailable(why) => {
+                    format!("no {what} could be opened ({why}); the call goes on without it")
+                }
+            };
+            tracing::info!(%message, "audio device event");
+            self.emit(Event::Warning { message });
+        }
+    }
+
     fn audio_step(&mut self, leg: &mut Leg) {
         let now = Instant::now();
         self.ticks += 1;
@@ -1331,6 +1356,7 @@ impl Runner {
             self.last_report_at = Some(now);
             self.protection_step(leg, now);
         }
+        self.device_events_step();
         let mut pcm = [0f32; FRAME];
         if let Err(e) = self.audio_in.pull(&mut pcm) {
             if !self.media_io_error {
