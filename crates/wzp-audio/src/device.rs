@@ -289,6 +289,11 @@ impl DefaultWatch {
                     if now.is_none() || now == seen {
                         continue;
                     }
+                    if seen.is_none() {
+                        // The first answer after a failed lookup: nothing to compare with.
+                        seen = now;
+                        continue;
+                    }
                     tracing::info!(?direction, from = ?seen, to = ?now, "system default device changed");
                     seen = now;
                     let changed = cpal::Error::with_message(
@@ -398,11 +403,13 @@ impl<T: Send + 'static> DeviceStream<T> {
                     tracing::info!(kind = self.kind, id = %o.info.id, "now using the default device");
                     events.push(DeviceEvent::Switched(o.info.clone()));
                     self.open = Some(o);
-                    if self.watch.is_none() {
-                        self.watch = DefaultWatch::start(self.direction, self.errors_tx.clone());
-                    }
                 }
                 Err(e) => events.push(DeviceEvent::Unavailable(e.to_string())),
+            }
+            // On the default from now on, or waiting for one: a new default (a device
+            // plugged in and chosen by the system) reopens.
+            if self.watch.is_none() {
+                self.watch = DefaultWatch::start(self.direction, self.errors_tx.clone());
             }
         }
         events
