@@ -33,6 +33,12 @@ e2e_init() {
   . scripts/harness.sh
   harness_init
   trap harness_stop EXIT
+  # The sound server's auth cookie lives under the real HOME. cpal's own PulseAudio client
+  # (unlike libpulse, it cannot log in by user id) needs it, or the app silently lists and
+  # opens ALSA devices instead of PulseAudio ones; keep it reachable once HOME is private.
+  if [ -z "${PULSE_COOKIE:-}" ] && [ -f "$HOME/.config/pulse/cookie" ]; then
+    export PULSE_COOKIE="$HOME/.config/pulse/cookie"
+  fi
   export HOME="$HARNESS_DIR/home"
   mkdir -p "$HOME"
   export RUST_LOG=${RUST_LOG:-info}

@@ -91,6 +91,13 @@ fn main() {
     let srv = server_cpu() - s0;
     let ((cc, cx), (pc, px)) = (n(cap.counters()), n(play.counters()));
     let (cc, cx, pc, px) = (cc - cc0, cx - cx0, pc - pc0, px - px0);
+    let errs =
+        |c: &wzp_audio::device::DeviceCounters| c.errors.load(std::sync::atomic::Ordering::Relaxed);
+    println!(
+        "backend errors since opening: capture {}, playback {}",
+        errs(cap.counters()),
+        errs(play.counters())
+    );
     println!(
         "{frames} frames in {wall:.1} s: CPU {cpu:.2} s = {:.1} % of one core (sound server {:.1} %); capture {cc} callbacks, {cx} xrun samples; playback {pc} callbacks, {px} xrun samples",
         100.0 * cpu / wall,

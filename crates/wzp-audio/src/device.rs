@@ -101,7 +101,7 @@ fn listing_host() -> Arc<cpal::Host> {
     // Made under the lock: two threads starting at once must not both connect.
     kept.get_or_insert_with(|| {
         let h = Arc::new(cpal::default_host());
-        tracing::debug!(host = ?h.id(), "audio host for listing made");
+        tracing::info!(host = ?h.id(), "audio host for listing made");
         h
     })
     .clone()
@@ -195,6 +195,8 @@ pub struct DeviceCounters {
     pub xruns: AtomicU64,
     /// Callback invocations.
     pub callbacks: AtomicU64,
+    /// Errors the backend reported (any kind).
+    pub errors: AtomicU64,
 }
 
 struct Open<T> {
@@ -366,7 +368,12 @@ impl<T: Send + 'static> DeviceStream<T> {
         let mut events = Vec::new();
         while let Ok(e) = self.errors.try_recv() {
             if !is_loss(&e) {
-                tracing::warn!(error = %e, kind = self.kind, "stream error");
+                // Some backends repeat one error many times a second (ALSA's PulseAudio
+                // plugin while its stream comes up): the first few, then every doubling.
+                let n = self.counters.errors.load(Ordering::Relaxed);
+                if n <= 4 || n.is_power_of_two() {
+                    tracing::warn!(error = %e, kind = self.kind, errors_so_far = n, "stream error");
+                }
                 continue;
             }
             if self.reopening.is_some() {
@@ -457,8 +464,12 @@ fn build_capture(
     let channels = usize::from(sup.channels()).max(1);
     let rate = sup.sample_rate();
     let (prod, cons) = rtrb::RingBuffer::<f32>::new(RING);
-    let err_cb = move |e: cpal::Error| {
-        let _ = errors.send(e);
+    let err_cb = {
+        let counters = counters.clone();
+        move |e: cpal::Error| {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+            let _ = errors.send(e);
+        }
     };
     let cfg = low_latency(&sup);
     let stream = match sup.sample_format() {
@@ -473,6 +484,7 @@ fn build_capture(
         }
     }?;
     stream.play().map_err(dev_err)?;
+    tracing::info!(id = %info.id, name = %info.name, rate, channels, "microphone opened");
     Ok(Open {
         stream: Some(stream),
         ring: cons,
@@ -570,8 +582,12 @@ fn open_playback(
     let channels = usize::from(sup.channels()).max(1);
     let rate = sup.sample_rate();
     let (prod, cons) = rtrb::RingBuffer::<f32>::new(RING);
-    let err_cb = move |e: cpal::Error| {
-        let _ = errors.send(e);
+    let err_cb = {
+        let counters = counters.clone();
+        move |e: cpal::Error| {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+            let _ = errors.send(e);
+        }
     };
     let cfg = low_latency(&sup);
     let stream = match sup.sample_format() {
@@ -586,6 +602,7 @@ fn open_playback(
         }
     }?;
     stream.play().map_err(dev_err)?;
+    tracing::info!(id = %info.id, name = %info.name, rate, channels, "speaker opened");
     Ok(Open {
         stream: Some(stream),
         ring: prod,
