@@ -94,9 +94,10 @@ fn main() {
     let errs =
         |c: &wzp_audio::device::DeviceCounters| c.errors.load(std::sync::atomic::Ordering::Relaxed);
     println!(
-        "backend errors since opening: capture {}, playback {}",
+        "backend errors since opening: capture {}, playback {}; process CPU since start {:.2} s",
         errs(cap.counters()),
-        errs(play.counters())
+        errs(play.counters()),
+        cpu_seconds()
     );
     println!(
         "{frames} frames in {wall:.1} s: CPU {cpu:.2} s = {:.1} % of one core (sound server {:.1} %); capture {cc} callbacks, {cx} xrun samples; playback {pc} callbacks, {px} xrun samples",

@@ -464,13 +464,7 @@ fn build_capture(
     let channels = usize::from(sup.channels()).max(1);
     let rate = sup.sample_rate();
     let (prod, cons) = rtrb::RingBuffer::<f32>::new(RING);
-    let err_cb = {
-        let counters = counters.clone();
-        move |e: cpal::Error| {
-            counters.errors.fetch_add(1, Ordering::Relaxed);
-            let _ = errors.send(e);
-        }
-    };
+    let err_cb = error_callback(errors, counters.clone());
     let cfg = low_latency(&sup);
     let stream = match sup.sample_format() {
         cpal::SampleFormat::F32 => input_stream::<f32>(&dev, cfg, channels, prod, counters, err_cb),
@@ -582,13 +576,7 @@ fn open_playback(
     let channels = usize::from(sup.channels()).max(1);
     let rate = sup.sample_rate();
     let (prod, cons) = rtrb::RingBuffer::<f32>::new(RING);
-    let err_cb = {
-        let counters = counters.clone();
-        move |e: cpal::Error| {
-            counters.errors.fetch_add(1, Ordering::Relaxed);
-            let _ = errors.send(e);
-        }
-    };
+    let err_cb = error_callback(errors, counters.clone());
     let cfg = low_latency(&sup);
     let stream = match sup.sample_format() {
         cpal::SampleFormat::F32 => output_stream::<f32>(dev, cfg, channels, cons, counters, err_cb),
@@ -649,6 +637,65 @@ fn low_latency(sup: &cpal::SupportedStreamConfig) -> cpal::StreamConfig {
         cfg.buffer_size = cpal::BufferSize::Fixed(want);
     }
     cfg
+}
+
+/// The stream's error callback: counts, paces a backend stuck in an error loop, and
+/// queues the error for [`DeviceStream::poll`].
+fn error_callback(
+    errors: mpsc::Sender<cpal::Error>,
+    counters: Arc<DeviceCounters>,
+) -> impl FnMut(cpal::Error) + Send + 'static {
+    let mut pacer = ErrorPacer::default();
+    move |e: cpal::Error| {
+        counters.errors.fetch_add(1, Ordering::Relaxed);
+        match pacer.pause_for(e.kind(), std::time::Instant::now()) {
+            // Not queued either: `poll` would only log it, and a loop fills the channel.
+            Some(pause) => std::thread::sleep(pause),
+            None => {
+                let _ = errors.send(e);
+            }
+        }
+    }
+}
+
+/// Slows a backend that reports one failure in a tight loop.
+///
+/// cpal's ALSA worker retries at once when ALSA's PulseAudio plugin answers
+/// `snd_pcm_avail_delay` with EIO, which it does for up to a second while a stream
+/// comes up on a loaded machine (1,244 and 1,539 errors in one second were seen):
+/// that second spins a core. The error callback runs on that worker thread, outside
+/// the audio data path, so pausing there paces the loop. Underruns (the worker
+/// recovers from those itself, and a pause would stretch the gap) and device
+/// losses pass at once.
+#[derive(Debug, Default)]
+struct ErrorPacer {
+    window_start: Option<std::time::Instant>,
+    in_window: u32,
+}
+
+impl ErrorPacer {
+    /// Errors within [`Self::WINDOW`] that pass without a pause.
+    const FREE: u32 = 20;
+    const WINDOW: Duration = Duration::from_millis(100);
+    const PAUSE: Duration = Duration::from_millis(2);
+
+    /// How long the reporting thread should pause for this error, if at all.
+    fn pause_for(&mut self, kind: cpal::ErrorKind, now: std::time::Instant) -> Option<Duration> {
+        use cpal::ErrorKind as K;
+        if matches!(kind, K::Xrun | K::DeviceNotAvailable | K::DeviceChanged) {
+            return None;
+        }
+        match self.window_start {
+            Some(start) if now.saturating_duration_since(start) < Self::WINDOW => {
+                self.in_window += 1;
+            }
+            _ => {
+                self.window_start = Some(now);
+                self.in_window = 1;
+            }
+        }
+        (self.in_window > Self::FREE).then_some(Self::PAUSE)
+    }
 }
 
 fn is_loss(e: &cpal::Error) -> bool {
@@ -809,5 +856,30 @@ impl AudioSink for PlaybackDevice {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn an_error_loop_is_paced_but_underruns_and_losses_are_not() {
+        let mut pacer = ErrorPacer::default();
+        let t0 = Instant::now();
+        let at = |us: u64| t0 + Duration::from_micros(us);
+        let other = cpal::ErrorKind::BackendError;
+        for i in 0..u64::from(ErrorPacer::FREE) {
+            assert_eq!(pacer.pause_for(other, at(i)), None, "error {i}");
+        }
+        assert_eq!(pacer.pause_for(other, at(1_000)), Some(ErrorPacer::PAUSE));
+        assert_eq!(pacer.pause_for(cpal::ErrorKind::Xrun, at(1_000)), None);
+        assert_eq!(
+            pacer.pause_for(cpal::ErrorKind::DeviceNotAvailable, at(1_000)),
+            None
+        );
+        // A new window starts free again.
+        assert_eq!(pacer.pause_for(other, at(150_000)), None);
     }
 }
