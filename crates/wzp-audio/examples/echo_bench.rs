@@ -162,8 +162,25 @@ fn main() {
     println!(
         "delay ms | drift ppm | ERLE AEC only dB (AEC3's estimate) | ERLE AEC+NS dB | near-end kept in double talk dB, AEC+NS | on-CPU us/frame AEC, AEC+NS"
     );
-    for delay in [50.0, 120.0, 200.0] {
-        for drift in [0.0, 100.0, 500.0, -500.0] {
+    // `WZP_ECHO_ROWS=DELAY:DRIFT,...` (e.g. `50:1000,50:-1000`) runs only those rows.
+    let rows: Vec<(f32, f32)> = std::env::var("WZP_ECHO_ROWS").map_or_else(
+        |_| {
+            [50.0, 120.0, 200.0]
+                .into_iter()
+                .flat_map(|d| [0.0, 100.0, 500.0, -500.0].map(|p| (d, p)))
+                .collect()
+        },
+        |v| {
+            v.split(',')
+                .filter_map(|r| {
+                    let (d, p) = r.split_once(':')?;
+                    Some((d.trim().parse().ok()?, p.trim().parse().ok()?))
+                })
+                .collect()
+        },
+    );
+    for (delay, drift) in rows {
+        {
             let mic = room(&far, delay, 0.316, drift);
             let (a, est, ca) = erle(aec_only, &far, &mic);
             let (b, _, cb) = erle(aec_ns, &far, &mic);
