@@ -159,9 +159,16 @@ async fn call_holds_through_30_percent_loss_and_300_ms_jitter() {
         present * 100.0,
         stats.participants.first()
     );
+    // Judged per 20 ms frame, as the other impairment tests are: one Goertzel over the
+    // stretch is phase-coherent, so a playout skip cancels the tone's halves (it read
+    // 1.6e-3 and 1.7e-3, under a tenth of full power, in runs where the tone was in
+    // 58-59 % of the frames; eleven runs read 57-74 %). With the congestion gaps above
+    // (up to about a second of 3.5 s), the tone in 40 % of the frames still means the
+    // call carries the speaker; a call that does not carries it in none.
     assert!(
-        heard > HEARD_DEGRADED,
-        "440 Hz at B through 30% loss: {heard:e}"
+        present >= 0.4,
+        "440 Hz at B through 30% loss in only {:.0}% of the frames (power {heard:e})",
+        present * 100.0
     );
     assert!(stats.participants.len() == 1);
     assert_eq!(reconnects(&ea) + reconnects(&eb), 0, "no reconnect needed");
