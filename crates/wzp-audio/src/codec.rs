@@ -402,12 +402,7 @@ mod tests {
 mod recovery_tests {
     use super::*;
     use crate::analysis::band_distance_db;
-    use crate::io::WavSource;
-
-    fn speech() -> Vec<f32> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/speech_48k.wav");
-        WavSource::open(path).unwrap().samples().to_vec()
-    }
+    use crate::io::speech_asset as speech;
 
     fn waveform_err(a: &[f32], b: &[f32]) -> f32 {
         let e: f32 = a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum();

@@ -316,6 +316,14 @@ pub fn to_f32(samples: &[i16]) -> Vec<f32> {
     samples.iter().map(|s| i16_to_f32(*s)).collect()
 }
 
+/// The speech asset (assets/speech_48k.wav) the crate's unit tests use.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn speech_asset() -> Vec<f32> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/speech_48k.wav");
+    WavSource::open(path).unwrap().samples().to_vec()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -273,18 +273,23 @@ mod tests {
         assert!(vp.analyze_far_end(&[0.0; 0]).is_err());
     }
 
+    /// A processor with echo cancellation alone (noise suppression and gain control
+    /// would change the energy the ERLE figures compare).
+    fn aec_only() -> VoiceProcessor {
+        VoiceProcessor::new(VoiceConfig {
+            noise_suppression: false,
+            gain_control: false,
+            ..VoiceConfig::default()
+        })
+    }
+
     /// Far-end speech comes back into the microphone 60 ms later at -10 dB;
     /// after convergence the canceller removes most of it. (The echo bench
     /// measures delays, drift and ERLE properly; this guards the wiring.)
     #[test]
     fn echo_is_cancelled_after_convergence() {
-        let mut vp = VoiceProcessor::new(VoiceConfig {
-            noise_suppression: false,
-            gain_control: false,
-            ..VoiceConfig::default()
-        });
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/speech_48k.wav");
-        let speech = crate::io::WavSource::open(path).unwrap().samples().to_vec();
+        let mut vp = aec_only();
+        let speech = crate::io::speech_asset();
         let delay = 60 * 48;
         let mut history = vec![0.0f32; delay];
         let (mut mic_e, mut out_e) = (0.0, 0.0);
@@ -308,13 +313,8 @@ mod tests {
     /// drift compensation this case lost 15-20 dB; see docs/BENCHMARKS.md).
     #[test]
     fn echo_is_cancelled_under_clock_drift() {
-        let mut vp = VoiceProcessor::new(VoiceConfig {
-            noise_suppression: false,
-            gain_control: false,
-            ..VoiceConfig::default()
-        });
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/speech_48k.wav");
-        let speech = crate::io::WavSource::open(path).unwrap().samples().to_vec();
+        let mut vp = aec_only();
+        let speech = crate::io::speech_asset();
         let far: Vec<f32> = speech.iter().copied().cycle().take(16 * 48_000).collect();
         let mic: Vec<f32> = (0..far.len())
             .map(|n| {
@@ -350,8 +350,7 @@ mod tests {
             noise_suppression: false,
             ..VoiceConfig::default()
         });
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/speech_48k.wav");
-        let speech = crate::io::WavSource::open(path).unwrap().samples().to_vec();
+        let speech = crate::io::speech_asset();
         let (mut e_in, mut e_out) = (0.0, 0.0);
         for (i, f) in speech.chunks_exact(960).enumerate() {
             let mut x: Vec<f32> = f.iter().map(|v| v * 0.05).collect();
