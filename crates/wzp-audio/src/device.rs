@@ -242,7 +242,6 @@ struct DeviceStream<T> {
     counters: Arc<DeviceCounters>,
     /// Opens a device by id (`None`: the default); used again after a loss.
     build: BuildFn<T>,
-    kind: &'static str,
     direction: Direction,
     /// A reopen of the default device under way on its own thread.
     reopening: Option<mpsc::Receiver<Result<Open<T>>>>,
@@ -324,12 +323,7 @@ impl Drop for DefaultWatch {
 }
 
 impl<T: Send + 'static> DeviceStream<T> {
-    fn open(
-        kind: &'static str,
-        direction: Direction,
-        id: Option<&str>,
-        build: BuildFn<T>,
-    ) -> Result<Self> {
+    fn open(direction: Direction, id: Option<&str>, build: BuildFn<T>) -> Result<Self> {
         let (errors_tx, errors) = mpsc::channel();
         let counters = Arc::new(DeviceCounters::default());
         let open = build(id, errors_tx.clone(), counters.clone())?;
@@ -344,7 +338,6 @@ impl<T: Send + 'static> DeviceStream<T> {
             errors,
             counters,
             build,
-            kind,
             direction,
             reopening: None,
             watch,
@@ -372,7 +365,7 @@ impl<T: Send + 'static> DeviceStream<T> {
                 // plugin while its stream comes up): the first few, then every doubling.
                 let n = self.counters.errors.load(Ordering::Relaxed);
                 if n <= 4 || n.is_power_of_two() {
-                    tracing::warn!(error = %e, kind = self.kind, errors_so_far = n, "stream error");
+                    tracing::warn!(error = %e, direction = ?self.direction, errors_so_far = n, "stream error");
                 }
                 continue;
             }
@@ -385,7 +378,7 @@ impl<T: Send + 'static> DeviceStream<T> {
                 .as_ref()
                 .map(|o| o.info.id.clone())
                 .unwrap_or_default();
-            tracing::info!(kind = self.kind, %id, reason = %e, "audio device lost; reopening the default");
+            tracing::info!(direction = ?self.direction, %id, reason = %e, "audio device lost; reopening the default");
             events.push(DeviceEvent::Lost {
                 id,
                 reason: e.to_string(),
@@ -405,9 +398,9 @@ impl<T: Send + 'static> DeviceStream<T> {
             match result {
                 Ok(o) => {
                     if let Err(e) = adapt(&o) {
-                        tracing::warn!(error = %e, kind = self.kind, "resampler for new device");
+                        tracing::warn!(error = %e, direction = ?self.direction, "resampler for new device");
                     }
-                    tracing::info!(kind = self.kind, id = %o.info.id, "now using the default device");
+                    tracing::info!(direction = ?self.direction, id = %o.info.id, "now using the default device");
                     events.push(DeviceEvent::Switched(o.info.clone()));
                     self.open = Some(o);
                 }
@@ -446,7 +439,7 @@ impl<T: Send + 'static> DeviceStream<T> {
 impl<T: Send + 'static> std::fmt::Debug for DeviceStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeviceStream")
-            .field("kind", &self.kind)
+            .field("direction", &self.direction)
             .field("device", &self.info())
             .finish()
     }
@@ -716,7 +709,7 @@ pub struct CaptureDevice {
 impl CaptureDevice {
     /// Opens the device with this id, or the default with `None`.
     pub fn open(id: Option<&str>) -> Result<Self> {
-        let stream = DeviceStream::open("capture", Direction::Input, id, build_capture)?;
+        let stream = DeviceStream::open(Direction::Input, id, build_capture)?;
         let rate = stream.open.as_ref().map_or(SAMPLE_RATE, |o| o.rate);
         Ok(Self {
             resampler: StreamResampler::new(rate, SAMPLE_RATE, (rate / 100) as usize)?,
@@ -791,7 +784,7 @@ pub struct PlaybackDevice {
 impl PlaybackDevice {
     /// Opens the device with this id, or the default with `None`.
     pub fn open(id: Option<&str>) -> Result<Self> {
-        let stream = DeviceStream::open("playback", Direction::Output, id, build_playback)?;
+        let stream = DeviceStream::open(Direction::Output, id, build_playback)?;
         let rate = stream.open.as_ref().map_or(SAMPLE_RATE, |o| o.rate);
         Ok(Self {
             resampler: StreamResampler::new(SAMPLE_RATE, rate, 480)?,
