@@ -264,12 +264,18 @@ pub async fn run(args: LoadArgs) -> Result<(), CliError> {
         (None, None) => return Err(CliError::Usage("give --relay ADDR or --spawn-relay".into())),
     };
     let total = args.rooms * args.participants;
-    let endpoint = wzp_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     let params = TransportParams::default();
     let mut clients = Vec::with_capacity(total);
+    let mut endpoints = Vec::with_capacity(total);
     for i in 0..total {
         let room = RoomId::from_name(&format!("load-room-{}", i / args.participants));
+        // Each participant has its own socket, as real clients on their own
+        // machines do: one shared socket would make the tester's single receive
+        // queue the bottleneck (it overflowed at 1,200 streams and its losses
+        // read as the relay's).
+        let endpoint = wzp_transport::client_endpoint(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let mut c = RelayClient::connect(&endpoint, addr, "localhost", &trust, &params).await?;
+        endpoints.push(endpoint);
         let id = Identity::generate(&mut OsRng);
         c.join(&id, room, None, Duration::from_secs(10)).await?;
         clients.push((c, id, room));

@@ -92,10 +92,65 @@ pub fn server_endpoint(
     cfg.transport_config(Arc::new(params.quinn()?));
     // Clients that change address (Wi-Fi to cellular) keep their connection.
     cfg.migration(true);
-    quinn::Endpoint::server(cfg, listen).map_err(|source| TransportError::Io {
-        path: format!("udp {listen}").into(),
+    let socket = bind_udp(listen, Some(RELAY_SOCKET_BUFFER))?;
+    let runtime: Arc<dyn quinn::Runtime> = Arc::new(quinn::TokioRuntime);
+    quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(cfg), socket, runtime).map_err(
+        |source| TransportError::Io {
+            path: format!("udp {listen}").into(),
+            source,
+        },
+    )
+}
+
+/// Kernel buffer the relay asks for on its UDP socket, each way.
+///
+/// A relay takes the packets of every client on one socket. Linux's default
+/// receive buffer (about 200 KiB, some 270 small packets) fills in a few
+/// milliseconds at tens of thousands of packets a second, so a relay thread
+/// descheduled that long loses packets before QUIC sees them. Linux caps the
+/// request at `net.core.rmem_max` / `net.core.wmem_max`; a smaller result is
+/// logged with the setting to raise.
+pub const RELAY_SOCKET_BUFFER: usize = 4 << 20;
+
+/// Binds a UDP socket, asking for `buffer` bytes of kernel buffer each way.
+fn bind_udp(addr: SocketAddr, buffer: Option<usize>) -> Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let io = |source| TransportError::Io {
+        path: format!("udp {addr}").into(),
         source,
-    })
+    };
+    let socket =
+        Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(io)?;
+    if let Some(want) = buffer {
+        // A refused size is not fatal: the socket works with the default, and the
+        // log says what it got. (Linux reports twice the size asked, counting its
+        // own bookkeeping, so a granted request reads as at least `want`.)
+        let recv = socket
+            .set_recv_buffer_size(want)
+            .and_then(|()| socket.recv_buffer_size());
+        let send = socket
+            .set_send_buffer_size(want)
+            .and_then(|()| socket.send_buffer_size());
+        for (dir, got, sysctl) in [
+            ("receive", recv, "net.core.rmem_max"),
+            ("send", send, "net.core.wmem_max"),
+        ] {
+            match got {
+                Ok(got) if got >= want => tracing::debug!(dir, got, "UDP socket buffer"),
+                Ok(got) => tracing::warn!(
+                    dir,
+                    want,
+                    got,
+                    "UDP socket buffer smaller than asked; raise {sysctl}"
+                ),
+                Err(e) => {
+                    tracing::warn!(dir, want, error = %e, "could not size the UDP socket buffer")
+                }
+            }
+        }
+    }
+    socket.bind(&addr.into()).map_err(io)?;
+    Ok(socket.into())
 }
 
 /// A client endpoint bound to `bind` (use port 0 for any).
