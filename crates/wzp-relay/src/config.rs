@@ -145,7 +145,7 @@ pub struct Settings {
     pub core: CoreConfig,
     /// Per-client media rate limits.
     pub rate: RateLimits,
-    /// Per-receiver batching window for forwarded media (zero: none).
+    /// Batching window for forwarded media (zero: none); see `outbox`.
     pub batch: Duration,
 }
 

@@ -5,6 +5,7 @@
 //! - [`server`]: the quinn/tokio shell, including the lock-free media fast path.
 //! - [`config`]: settings from file, environment and flags.
 //! - [`metrics`]: Prometheus metrics and `/healthz`.
+//! - `outbox`: each receiver's outgoing media and the optional batching clock.
 //!
 //! The relay never holds a media key: it routes key envelopes between
 //! participants without reading them and forwards media datagrams unchanged,
@@ -16,6 +17,7 @@ pub mod config;
 pub mod core;
 pub mod error;
 pub mod metrics;
+mod outbox;
 pub mod rate;
 pub mod server;
 pub mod tokens;

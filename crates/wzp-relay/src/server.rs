@@ -22,6 +22,7 @@ use crate::config::{IdentitySource, Settings};
 use crate::core::{Now, Output, RelayCore, SessionId};
 use crate::error::Result;
 use crate::metrics::Metrics;
+use crate::outbox::{BatchClock, Outbox};
 use crate::rate::{RateLimiter, RateLimits, Verdict};
 
 /// Below this many free bytes in a receiver's datagram send buffer, video to it
@@ -38,78 +39,6 @@ const CLOSE_FLUSH: Duration = Duration::from_secs(1);
 struct RouteMember {
     pid: ParticipantId,
     out: Arc<Outbox>,
-}
-
-/// Most datagrams waiting in one receiver's outbox; beyond this they are dropped.
-const OUTBOX_CAP: usize = 4096;
-
-/// A receiver's outgoing media. With batching on, datagrams for one receiver
-/// that arrive within `batch` go out together, so QUIC packs several into one
-/// UDP packet: fewer packets, fewer wake-ups of the receiver, less CPU per
-/// forwarded datagram, for at most `batch` of added delay.
-struct Outbox {
-    conn: WzpConnection,
-    batch: Duration,
-    queue: std::sync::Mutex<Vec<Bytes>>,
-    notify: tokio::sync::Notify,
-}
-
-impl Outbox {
-    fn new(conn: WzpConnection, batch: Duration) -> Arc<Self> {
-        Arc::new(Self {
-            conn,
-            batch,
-            queue: std::sync::Mutex::new(Vec::new()),
-            notify: tokio::sync::Notify::new(),
-        })
-    }
-
-    /// Sends now, or queues for the next batch. False if the datagram was dropped.
-    fn push(&self, datagram: Bytes, metrics: &Metrics) -> bool {
-        if self.batch.is_zero() {
-            return match self.conn.send_media(datagram) {
-                Ok(()) => true,
-                Err(_) => {
-                    metrics.count_drop("send_failed");
-                    false
-                }
-            };
-        }
-        let Ok(mut q) = self.queue.lock() else {
-            return false;
-        };
-        if q.len() >= OUTBOX_CAP {
-            metrics.count_drop("outbox_full");
-            return false;
-        }
-        q.push(datagram);
-        let first = q.len() == 1;
-        drop(q);
-        if first {
-            self.notify.notify_one();
-        }
-        true
-    }
-
-    /// Flushes batches until the connection closes.
-    async fn run(self: Arc<Self>, metrics: Arc<Metrics>) {
-        let mut batch = Vec::new();
-        loop {
-            tokio::select! {
-                () = self.notify.notified() => {}
-                _ = self.conn.closed() => return,
-            }
-            tokio::time::sleep(self.batch).await;
-            if let Ok(mut q) = self.queue.lock() {
-                std::mem::swap(&mut *q, &mut batch);
-            }
-            for d in batch.drain(..) {
-                if self.conn.send_media(d).is_err() {
-                    metrics.count_drop("send_failed");
-                }
-            }
-        }
-    }
 }
 
 type Route = Arc<ArcSwap<Vec<RouteMember>>>;
@@ -273,12 +202,24 @@ pub async fn start_with_identity(
     let core = RelayCore::new(settings.core.clone(), metrics.clone());
     let tap = MediaTap::default();
     tokio::spawn(run_core(core, core_rx));
+    let clock = if settings.batch.is_zero() {
+        None
+    } else {
+        Some(
+            BatchClock::start(settings.batch, metrics.clone()).map_err(|source| {
+                crate::error::RelayError::Io {
+                    what: "batching clock thread".into(),
+                    source,
+                }
+            })?,
+        )
+    };
     tokio::spawn(accept_loop(
         endpoint.clone(),
         core_tx.clone(),
         metrics.clone(),
         settings.rate,
-        settings.batch,
+        clock,
         tap.clone(),
     ));
     tracing::info!(%local_addr, fingerprint = %identity.fingerprint(), "relay listening");
@@ -424,7 +365,7 @@ async fn accept_loop(
     core_tx: mpsc::Sender<CoreIn>,
     metrics: Arc<Metrics>,
     rate: RateLimits,
-    batch: Duration,
+    clock: Option<Arc<BatchClock>>,
     tap: MediaTap,
 ) {
     let mut next = 0u64;
@@ -437,7 +378,7 @@ async fn accept_loop(
             core_tx.clone(),
             metrics.clone(),
             rate,
-            batch,
+            clock.clone(),
             tap.clone(),
         ));
     }
@@ -449,7 +390,7 @@ async fn serve_connection(
     core_tx: mpsc::Sender<CoreIn>,
     metrics: Arc<Metrics>,
     rate: RateLimits,
-    batch: Duration,
+    clock: Option<Arc<BatchClock>>,
     tap: MediaTap,
 ) {
     let started = Instant::now();
@@ -470,10 +411,7 @@ async fn serve_connection(
     };
     let (sig_tx, mut sig_rx) = mpsc::channel(SIGNAL_QUEUE);
     let (joined_tx, joined_rx) = watch::channel(None);
-    let out = Outbox::new(conn.clone(), batch);
-    if !batch.is_zero() {
-        tokio::spawn(out.clone().run(metrics.clone()));
-    }
+    let out = Outbox::new(conn.clone(), clock);
     let handle = SessionHandle {
         conn: conn.clone(),
         out,
@@ -602,7 +540,8 @@ async fn forward_media(
             if m.pid == j.pid {
                 continue;
             }
-            if media_type == MediaType::Video && m.out.conn.send_buffer_space() < VIDEO_LOW_WATER {
+            if media_type == MediaType::Video && m.out.conn().send_buffer_space() < VIDEO_LOW_WATER
+            {
                 metrics.count_drop("congestion_video");
                 continue;
             }

@@ -917,6 +917,45 @@ async fn batched_forwarding_delivers_everything_in_order() {
     r.shutdown().await;
 }
 
+/// With a batching window, a small datagram waits for the window, and a
+/// receiver holding a full packet's worth gets it at once.
+#[tokio::test]
+async fn batching_holds_small_datagrams_for_the_window_and_sends_full_packets_at_once() {
+    let window = Duration::from_millis(20);
+    let r = relay(RelayArgs {
+        batch_ms: Some(20),
+        ..args()
+    })
+    .await;
+    let m = room_of(&r, 3, RoomId::from_name("batch-window")).await;
+    let t0 = tokio::time::Instant::now();
+    m[0].0.conn.send_media(audio(1, b"small")).unwrap();
+    m[1].0.conn.send_media(video(1, 1100)).unwrap();
+    let (big, small) = tokio::join!(
+        async {
+            let got = recv_media(&m[0].0, 1, WAIT).await;
+            (got, t0.elapsed())
+        },
+        async {
+            let got = recv_media(&m[1].0, 1, WAIT).await;
+            (got, t0.elapsed())
+        },
+    );
+    assert_eq!(big.0.len(), 1, "the full datagram arrived");
+    assert_eq!(small.0.len(), 1, "the small datagram arrived");
+    assert!(
+        small.1 >= window,
+        "the small datagram was held for the window: {:?}",
+        small.1
+    );
+    assert!(
+        big.1 < window,
+        "the full datagram was not held: {:?}",
+        big.1
+    );
+    r.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_client_that_changes_address_keeps_its_call() {
     let r = relay(args()).await;
