@@ -8,6 +8,8 @@
 //! payload carries its send time, so receivers measure latency through the
 //! relay. Only packets sent inside the measurement window (after warm-up) are
 //! counted, and each is expected at every other member of its room.
+//!
+//! `--udp-floor` measures no relay: see [`crate::floor`].
 
 use std::io::BufRead as _;
 use std::net::SocketAddr;
@@ -32,7 +34,7 @@ use crate::error::CliError;
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// Relay to test (host:port). Omit with --spawn-relay.
-    #[arg(long, required_unless_present = "spawn_relay")]
+    #[arg(long, required_unless_present_any = ["spawn_relay", "udp_floor", "udp_floor_sink"])]
     relay: Option<SocketAddr>,
     /// The relay's fingerprint (pinned). Without it, trust on first use.
     #[arg(long)]
@@ -79,6 +81,38 @@ pub struct LoadArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
+    /// Measure no relay: send the load shape as bare UDP, one packet per
+    /// forwarded datagram, and print the sender's CPU per packet (the kernel's
+    /// share of a relay's cost).
+    #[arg(long, conflicts_with_all = ["relay", "spawn_relay"])]
+    udp_floor: bool,
+    /// Internal: the receiving process of --udp-floor, with this many sockets.
+    #[arg(long, hide = true)]
+    udp_floor_sink: Option<usize>,
+}
+
+/// Runs `wzp load` in the mode its arguments ask for.
+pub fn main(args: LoadArgs) -> Result<(), CliError> {
+    if let Some(n) = args.udp_floor_sink {
+        return crate::floor::sink(n, args.duration);
+    }
+    if args.udp_floor {
+        return crate::floor::run(args.rooms, args.participants, args.warmup, args.duration);
+    }
+    crate::runtime()?.block_on(run(args))
+}
+
+/// When sender `i` sends within each 20 ms period.
+///
+/// Senders are spread evenly over the period, and the members of one room
+/// evenly among them (member k of every room, then member k + 1), as
+/// independent clients' phases would be: adjacent slots in one room would let
+/// a relay pack a receiver's datagrams into one packet more often than real
+/// rooms allow.
+pub(crate) fn send_offset(i: usize, rooms: usize, participants: usize) -> Duration {
+    let total = (rooms * participants).max(1) as u64;
+    let slot = (i % participants.max(1)) * rooms + i / participants.max(1);
+    Duration::from_micros(slot as u64 * 20_000 / total)
 }
 
 /// Payload prefix: send time (ns since the test epoch), sender index, sequence.
@@ -114,21 +148,32 @@ struct Shared {
     delivered: AtomicU64,
 }
 
-/// Reads utime+stime (in seconds) and RSS (KiB) of a process from /proc.
-fn proc_usage(pid: u32) -> Option<(f64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+/// utime+stime, in seconds, from a /proc `stat` file.
+fn stat_cpu_seconds(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     let after = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = after.split_whitespace().collect();
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks are 100 per second on Linux.
+    Some((utime + stime) / 100.0)
+}
+
+/// CPU seconds the calling thread has used.
+pub(crate) fn thread_cpu_seconds() -> Option<f64> {
+    stat_cpu_seconds("/proc/thread-self/stat")
+}
+
+/// Reads utime+stime (in seconds) and RSS (KiB) of a process from /proc.
+fn proc_usage(pid: u32) -> Option<(f64, u64)> {
+    let cpu = stat_cpu_seconds(&format!("/proc/{pid}/stat"))?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let rss = status
         .lines()
         .find(|l| l.starts_with("VmRSS:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())?;
-    // Clock ticks are 100 per second on Linux.
-    Some(((utime + stime) / 100.0, rss))
+    Some((cpu, rss))
 }
 
 struct SpawnedRelay {
@@ -306,8 +351,7 @@ pub async fn run(args: LoadArgs) -> Result<(), CliError> {
     for (i, (client, id, room)) in clients.into_iter().enumerate() {
         let conn = client.conn.clone();
         let sh = shared.clone();
-        // Senders are spread evenly over the 20 ms audio period.
-        let offset = Duration::from_micros((i as u64 * 20_000) / total as u64);
+        let offset = send_offset(i, args.rooms, args.participants);
         let mut streams = Vec::new();
         if audio {
             streams.push((
@@ -520,4 +564,27 @@ fn print_report(r: &Report, json: bool) -> Result<(), CliError> {
         println!("relay RSS {a} KiB -> {b} KiB");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn senders_fill_the_period_and_room_members_are_spread_over_it() {
+        let (rooms, participants) = (3, 4);
+        let mut offsets: Vec<Duration> = (0..rooms * participants)
+            .map(|i| send_offset(i, rooms, participants))
+            .collect();
+        // Members of room 1 (senders 4..8) are a quarter period apart.
+        let room1: Vec<u128> = offsets[4..8].iter().map(Duration::as_micros).collect();
+        assert_eq!(room1, [1_666, 6_666, 11_666, 16_666]);
+        // Every sender has its own slot, evenly spread.
+        offsets.sort_unstable();
+        offsets.dedup();
+        assert_eq!(offsets.len(), 12);
+        assert!(offsets.iter().all(|o| *o < Duration::from_millis(20)));
+        // One room: the plain stagger.
+        assert_eq!(send_offset(3, 1, 10), Duration::from_millis(6));
+    }
 }

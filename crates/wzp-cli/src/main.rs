@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod call;
 mod error;
+mod floor;
 mod identity;
 mod load;
 mod packet;
@@ -80,7 +81,7 @@ fn main() -> ExitCode {
                     .map_err(CliError::from)
             }),
         Command::RelayToken(args) => relay_token::run(args),
-        Command::Load(args) => runtime().and_then(|rt| rt.block_on(load::run(args))),
+        Command::Load(args) => load::main(args),
         Command::Call(args) => runtime().and_then(|rt| rt.block_on(call::run_call(args))),
         Command::Listen(args) => runtime().and_then(|rt| rt.block_on(call::run_listen(args))),
         Command::Demo(args) => runtime().and_then(|rt| rt.block_on(call::run_demo(args))),

@@ -7,6 +7,35 @@ use std::process::Command;
 mod common;
 use common::{start_relay, wzp};
 
+/// `wzp load --udp-floor` sends the load shape as bare UDP to a second process
+/// and reports the sender's CPU per packet.
+#[test]
+fn udp_floor_sends_the_load_shape_as_bare_udp() {
+    let out = wzp()
+        .args(["load", "--udp-floor", "--rooms", "2", "--participants", "3"])
+        .args(["--warmup", "0", "--duration", "2"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 2 rooms x 3 senders x 50 packets/s, each to the 2 others.
+    assert!(
+        said.contains("bare UDP, rooms 2 x 3: 600 packets/s, 0 send errors, sender CPU "),
+        "{said}"
+    );
+    assert!(said.trim_end().ends_with(" us per packet"), "{said}");
+    // Without a relay to test or the floor mode, the relay is required.
+    let out = wzp()
+        .args(["load", "--participants", "2"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
 #[test]
 fn relay_starts_prints_fingerprint_carries_media_and_stops_on_sigterm() {
     let dir = std::env::temp_dir().join(format!("wzp-relay-cli-{}", std::process::id()));
