@@ -5,7 +5,7 @@
 //! with a reason label are only touched on rarer events (drops, rejections).
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -48,6 +48,13 @@ pub struct Metrics {
     pub keyframe_requests: Family<Labels, Counter>,
     /// QUIC handshake duration on the relay side.
     pub handshake_seconds: Histogram,
+    /// UDP packets the kernel dropped before the relay read them (its socket
+    /// buffer was full). Brought up to date from the kernel on each render.
+    pub udp_receive_drops: Counter,
+    /// The relay's UDP socket, once bound.
+    socket: OnceLock<SocketAddr>,
+    /// Serialises bringing `udp_receive_drops` up to date.
+    drops_sync: Mutex<()>,
 }
 
 impl Metrics {
@@ -69,6 +76,9 @@ impl Metrics {
             calls: Family::default(),
             keyframe_requests: Family::default(),
             handshake_seconds: Histogram::new(exponential_buckets(0.0005, 2.0, 14)),
+            udp_receive_drops: Counter::default(),
+            socket: OnceLock::new(),
+            drops_sync: Mutex::new(()),
             registry: Registry::default(),
         };
         registry.register("sessions", "Connected sessions", m.sessions.clone());
@@ -120,7 +130,17 @@ impl Metrics {
             "QUIC handshake time",
             m.handshake_seconds.clone(),
         );
+        registry.register(
+            "udp_receive_drops",
+            "UDP packets the kernel dropped before the relay read them (socket buffer full; Linux only)",
+            m.udp_receive_drops.clone(),
+        );
         Self { registry, ..m }
+    }
+
+    /// Reports the kernel's drops on the relay's UDP socket bound at `addr`.
+    pub fn watch_udp_socket(&self, addr: SocketAddr) {
+        let _ = self.socket.set(addr);
     }
 
     /// Counts a dropped datagram.
@@ -146,10 +166,28 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     #[must_use]
     pub fn render(&self) -> String {
+        self.sync_udp_receive_drops();
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+
+    /// Brings `udp_receive_drops` up to the kernel's count.
+    fn sync_udp_receive_drops(&self) {
+        let Some(addr) = self.socket.get() else {
+            return;
+        };
+        let Some(kernel) = wzp_transport::udp_receive_drops(*addr) else {
+            return;
+        };
+        let Ok(_one_at_a_time) = self.drops_sync.lock() else {
+            return;
+        };
+        let counted = self.udp_receive_drops.get();
+        if kernel > counted {
+            self.udp_receive_drops.inc_by(kernel - counted);
+        }
     }
 
     /// Reads a counter's value by metric family and label, for tests and the load tester.

@@ -187,6 +187,7 @@ pub async fn start_with_identity(
             what: "relay socket address".into(),
             source,
         })?;
+    metrics.watch_udp_socket(local_addr);
     let (stop_metrics, metrics_addr) = match settings.metrics_listen {
         Some(addr) => {
             let (tx, rx) = oneshot::channel::<()>();

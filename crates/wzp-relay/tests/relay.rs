@@ -865,6 +865,7 @@ async fn metrics_and_health_over_http() {
         "wzp_relay_rooms 1",
         "wzp_relay_participants 2",
         "wzp_relay_handshake_seconds_bucket",
+        "wzp_relay_udp_receive_drops_total 0",
     ] {
         assert!(metrics.contains(name), "missing {name} in {metrics}");
     }

@@ -8,6 +8,8 @@
 //!   certificate" mode. [`PinStore`] keeps pins in a file.
 //! - [`WzpConnection`] sends and receives media datagrams, opens the signal
 //!   stream ([`SignalSender`], [`SignalReceiver`]) and reports [`PathStats`].
+//! - [`udp_receive_drops`] reads what the kernel dropped on a full socket
+//!   buffer, which QUIC never sees.
 //! - Identity proofs sign the connection's TLS exporter value
 //!   ([`WzpConnection::proof_exporter`], see `wzp_crypto::proof`).
 #![forbid(unsafe_code)]
@@ -18,6 +20,7 @@ pub mod connection;
 pub mod endpoint;
 pub mod error;
 pub mod fsutil;
+pub mod kernel_drops;
 pub mod pins;
 pub mod probe;
 pub mod signal;
@@ -27,6 +30,7 @@ pub use client::RelayClient;
 pub use connection::{PathStats, WzpConnection};
 pub use endpoint::{ALPN, Connected, TransportParams, client_endpoint, connect, server_endpoint};
 pub use error::{Result, TransportError};
+pub use kernel_drops::udp_receive_drops;
 pub use pins::PinStore;
 pub use probe::{ProbeReport, probe};
 pub use signal::{SignalReceiver, SignalSender};
