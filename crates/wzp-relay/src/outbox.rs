@@ -172,9 +172,9 @@ impl BatchClock {
 
 /// The clock thread: waits for a window to open, sleeps until it closes, tells
 /// the flush task. Ends once the relay has dropped the clock.
-fn time_windows(clock: &Weak<BatchClock>) {
+fn time_windows(weak: &Weak<BatchClock>) {
     loop {
-        let Some(clock) = clock.upgrade() else {
+        let Some(clock) = weak.upgrade() else {
             return;
         };
         let Ok(mut w) = clock.state.lock() else {
