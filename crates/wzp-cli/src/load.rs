@@ -138,6 +138,11 @@ struct Report {
     relay_cpu_us_per_forwarded_packet: Option<f64>,
     relay_rss_kib_start: Option<u64>,
     relay_rss_kib_end: Option<u64>,
+    /// Packets the kernel dropped on the relay's full socket in the window.
+    relay_udp_drops: Option<u64>,
+    /// Packets the kernel dropped on the tester's own full sockets in the
+    /// window: loss that is the tester's, not the relay's.
+    tester_udp_drops: Option<u64>,
 }
 
 struct Shared {
@@ -466,11 +471,25 @@ pub async fn run(args: LoadArgs) -> Result<(), CliError> {
             }));
         }
     }
-    // Measure the relay across the window.
+    // Measure the relay across the window, and whose sockets overflowed.
+    let tester_ports: Vec<u16> = endpoints
+        .iter()
+        .filter_map(|e| e.local_addr().ok())
+        .map(|a| a.port())
+        .collect();
+    let socket_drops = || {
+        (
+            pid.and_then(|p| wzp_transport::udp_receive_drops(Some(p), &[addr.port()])),
+            wzp_transport::udp_receive_drops(None, &tester_ports),
+        )
+    };
     tokio::time::sleep_until(tokio::time::Instant::from_std(shared.epoch + warm_end)).await;
     let before = pid.and_then(proc_usage);
+    let drops_before = socket_drops();
     tokio::time::sleep_until(tokio::time::Instant::from_std(shared.epoch + measure_end)).await;
     let after = pid.and_then(proc_usage);
+    let drops_after = socket_drops();
+    let delta = |a: Option<u64>, b: Option<u64>| Some(b?.saturating_sub(a?));
     for t in tasks {
         let _ = t.await;
     }
@@ -518,6 +537,8 @@ pub async fn run(args: LoadArgs) -> Result<(), CliError> {
             .map(|c| c * 1e6 / delivered as f64),
         relay_rss_kib_start: before.map(|b| b.1),
         relay_rss_kib_end: after.map(|a| a.1),
+        relay_udp_drops: delta(drops_before.0, drops_after.0),
+        tester_udp_drops: delta(drops_before.1, drops_after.1),
     };
     drop(spawned);
     print_report(&report, args.json)
@@ -563,6 +584,12 @@ fn print_report(r: &Report, json: bool) -> Result<(), CliError> {
     if let (Some(a), Some(b)) = (r.relay_rss_kib_start, r.relay_rss_kib_end) {
         println!("relay RSS {a} KiB -> {b} KiB");
     }
+    let known = |d: Option<u64>| d.map_or_else(|| "unknown".to_owned(), |d| d.to_string());
+    println!(
+        "packets dropped by the kernel on full sockets: relay {}, tester {}",
+        known(r.relay_udp_drops),
+        known(r.tester_udp_drops)
+    );
     Ok(())
 }
 

@@ -64,6 +64,9 @@ fn relay_starts_prints_fingerprint_carries_media_and_stops_on_sigterm() {
     let sent = v["sent_packets"].as_u64().unwrap();
     assert!(sent >= 150, "sent {sent}");
     assert!(v["delivery_pct"].as_f64().unwrap() >= 99.0, "{v}");
+    // The tester reads its own sockets' kernel drops; the relay's needs its pid.
+    assert!(v["tester_udp_drops"].is_u64(), "{v}");
+    assert!(v["relay_udp_drops"].is_null(), "{v}");
     // A wrong pin is refused by name.
     let bad = "00:".repeat(31) + "00";
     let out = wzp()

@@ -178,7 +178,7 @@ impl Metrics {
         let Some(addr) = self.socket.get() else {
             return;
         };
-        let Some(kernel) = wzp_transport::udp_receive_drops(*addr) else {
+        let Some(kernel) = wzp_transport::udp_receive_drops(None, &[addr.port()]) else {
             return;
         };
         let Ok(_one_at_a_time) = self.drops_sync.lock() else {

@@ -107,10 +107,13 @@ pub fn server_endpoint(
 /// A relay takes the packets of every client on one socket. Linux's default
 /// receive buffer (about 200 KiB, some 270 small packets) fills in a few
 /// milliseconds at tens of thousands of packets a second, so a relay thread
-/// descheduled that long loses packets before QUIC sees them. Linux caps the
-/// request at `net.core.rmem_max` / `net.core.wmem_max`; a smaller result is
-/// logged with the setting to raise.
-pub const RELAY_SOCKET_BUFFER: usize = 4 << 20;
+/// descheduled that long loses packets before QUIC sees them. 1 MiB (Linux
+/// accounts 2 MiB, about 2,000 small packets) rides out such bursts, yet a relay
+/// that is overloaded for good queues at most about 100 ms of stale media
+/// rather than the 0.4 s that 4 MiB held in a test. Linux caps the request at
+/// `net.core.rmem_max` / `net.core.wmem_max`; a smaller result is logged with
+/// the setting to raise.
+pub const RELAY_SOCKET_BUFFER: usize = 1 << 20;
 
 /// Binds a UDP socket, asking for `buffer` bytes of kernel buffer each way.
 fn bind_udp(addr: SocketAddr, buffer: Option<usize>) -> Result<std::net::UdpSocket> {

@@ -7,22 +7,28 @@
 //! count is unknown (`None`).
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 
-/// Packets dropped on this process's UDP socket bound to `local`'s port, or
-/// `None` where the kernel does not say (not Linux, or no such socket).
+/// Packets the kernel dropped on the UDP sockets of process `pid` (`None`: this
+/// process) bound to any of `ports`, summed; `None` where the kernel does not
+/// say (not Linux, no such socket, or another user's process).
 #[must_use]
-pub fn udp_receive_drops(local: SocketAddr) -> Option<u64> {
-    let inodes = own_socket_inodes()?;
+pub fn udp_receive_drops(pid: Option<u32>, ports: &[u16]) -> Option<u64> {
+    let fd_dir = match pid {
+        Some(pid) => format!("/proc/{pid}/fd"),
+        None => "/proc/self/fd".to_owned(),
+    };
+    let inodes = socket_inodes(&fd_dir)?;
+    let ports: HashSet<u16> = ports.iter().copied().collect();
     ["/proc/net/udp", "/proc/net/udp6"]
         .into_iter()
         .filter_map(|table| std::fs::read_to_string(table).ok())
-        .find_map(|text| drops_in(&text, local.port(), &inodes))
+        .filter_map(|text| drops_in(&text, &ports, &inodes))
+        .reduce(|a, b| a + b)
 }
 
-/// Inodes of the sockets this process holds (`/proc/self/fd/N -> socket:[INODE]`).
-fn own_socket_inodes() -> Option<HashSet<u64>> {
-    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
+/// Inodes of the sockets a process holds (`FD_DIR/N -> socket:[INODE]`).
+fn socket_inodes(fd_dir: &str) -> Option<HashSet<u64>> {
+    let dir = std::fs::read_dir(fd_dir).ok()?;
     Some(
         dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
             .filter_map(|link| {
@@ -36,19 +42,23 @@ fn own_socket_inodes() -> Option<HashSet<u64>> {
     )
 }
 
-/// The `drops` of the row in a `/proc/net/udp` table that is bound to `port`
-/// and whose inode is one of `inodes` (so another process's socket on the same
-/// port, on another address, is never read).
-fn drops_in(table: &str, port: u16, inodes: &HashSet<u64>) -> Option<u64> {
-    table.lines().skip(1).find_map(|line| {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let local_port = u16::from_str_radix(fields.get(1)?.rsplit_once(':')?.1, 16).ok()?;
-        let inode: u64 = fields.get(9)?.parse().ok()?;
-        if local_port != port || !inodes.contains(&inode) {
-            return None;
-        }
-        fields.get(12)?.parse().ok()
-    })
+/// The summed `drops` of the rows in a `/proc/net/udp` table bound to one of
+/// `ports` whose inode is one of `inodes` (so another process's socket on the
+/// same port, on another address, is never read); `None` if no row matched.
+fn drops_in(table: &str, ports: &HashSet<u16>, inodes: &HashSet<u64>) -> Option<u64> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = u16::from_str_radix(fields.get(1)?.rsplit_once(':')?.1, 16).ok()?;
+            let inode: u64 = fields.get(9)?.parse().ok()?;
+            if !ports.contains(&port) || !inodes.contains(&inode) {
+                return None;
+            }
+            fields.get(12)?.parse::<u64>().ok()
+        })
+        .reduce(|a, b| a + b)
 }
 
 #[cfg(test)]
@@ -63,22 +73,30 @@ mod tests {
 ";
 
     #[test]
-    fn the_row_of_our_socket_on_that_port_is_read() {
+    fn the_rows_of_our_sockets_on_those_ports_are_summed() {
         let ours: HashSet<u64> = [2_566_233, 2_566_236].into_iter().collect();
-        assert_eq!(drops_in(TABLE, 0x95F4, &ours), Some(10_935));
-        assert_eq!(drops_in(TABLE, 0xEA50, &ours), Some(0));
+        let ports = |p: &[u16]| p.iter().copied().collect::<HashSet<u16>>();
+        assert_eq!(drops_in(TABLE, &ports(&[0x95F4]), &ours), Some(10_935));
+        assert_eq!(drops_in(TABLE, &ports(&[0xEA50]), &ours), Some(0));
+        assert_eq!(
+            drops_in(TABLE, &ports(&[0x95F4, 0xEA50]), &ours),
+            Some(10_935)
+        );
         // Port 0x95F4 on 127.0.0.2 belongs to another process (inode 777).
         let theirs: HashSet<u64> = [2_566_236].into_iter().collect();
-        assert_eq!(drops_in(TABLE, 0x95F4, &theirs), None);
-        assert_eq!(drops_in(TABLE, 1, &ours), None);
-        assert_eq!(drops_in("garbage\nmore garbage", 1, &ours), None);
+        assert_eq!(drops_in(TABLE, &ports(&[0x95F4]), &theirs), None);
+        assert_eq!(drops_in(TABLE, &ports(&[1]), &ours), None);
+        assert_eq!(drops_in("garbage\nmore garbage", &ports(&[1]), &ours), None);
     }
 
     #[cfg(target_os = "linux")]
     #[test]
     fn a_real_socket_reports_zero_drops() {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        assert_eq!(udp_receive_drops(s.local_addr().unwrap()), Some(0));
+        let port = s.local_addr().unwrap().port();
+        assert_eq!(udp_receive_drops(None, &[port]), Some(0));
+        let me = std::process::id();
+        assert_eq!(udp_receive_drops(Some(me), &[port]), Some(0));
     }
 
     #[cfg(target_os = "linux")]
@@ -91,7 +109,7 @@ mod tests {
         for _ in 0..20_000 {
             let _ = tx.send_to(&[0u8; 200], to);
         }
-        let drops = udp_receive_drops(to).unwrap();
+        let drops = udp_receive_drops(None, &[to.port()]).unwrap();
         assert!(drops > 0, "{drops}");
     }
 }
