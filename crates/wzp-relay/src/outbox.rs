@@ -24,11 +24,9 @@ use wzp_transport::WzpConnection;
 
 use crate::metrics::Metrics;
 
-/// Most datagrams held for one receiver; beyond this they are dropped.
-const HELD_CAP: usize = 4096;
-
 /// Held bytes that fill a QUIC packet (about a 1,200-byte path less headers):
-/// waiting longer would not save a packet.
+/// waiting longer would not save a packet. This also bounds what one receiver
+/// holds.
 const FULL_BYTES: usize = 1100;
 
 /// How long the clock thread waits for a window before checking that the
@@ -73,10 +71,6 @@ impl Outbox {
         let Ok(mut held) = self.held.lock() else {
             return false;
         };
-        if held.datagrams.len() >= HELD_CAP {
-            metrics.count_drop("outbox_full");
-            return false;
-        }
         held.bytes += datagram.len();
         held.datagrams.push(datagram);
         if held.bytes >= FULL_BYTES {

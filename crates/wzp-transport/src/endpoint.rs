@@ -92,7 +92,7 @@ pub fn server_endpoint(
     cfg.transport_config(Arc::new(params.quinn()?));
     // Clients that change address (Wi-Fi to cellular) keep their connection.
     cfg.migration(true);
-    let socket = bind_udp(listen, Some(RELAY_SOCKET_BUFFER))?;
+    let socket = bind_udp(listen, RELAY_SOCKET_BUFFER)?;
     let runtime: Arc<dyn quinn::Runtime> = Arc::new(quinn::TokioRuntime);
     quinn::Endpoint::new(quinn::EndpointConfig::default(), Some(cfg), socket, runtime).map_err(
         |source| TransportError::Io {
@@ -109,14 +109,15 @@ pub fn server_endpoint(
 /// milliseconds at tens of thousands of packets a second, so a relay thread
 /// descheduled that long loses packets before QUIC sees them. 1 MiB (Linux
 /// accounts 2 MiB, about 2,000 small packets) rides out such bursts, yet a relay
-/// that is overloaded for good queues at most about 100 ms of stale media
-/// rather than the 0.4 s that 4 MiB held in a test. Linux caps the request at
+/// overloaded for good drops rather than queueing stale media: in an overload
+/// test it delayed media by p50 0.13 s, against 0.53 s with 4 MiB (see
+/// docs/BENCHMARKS.md). Linux caps the request at
 /// `net.core.rmem_max` / `net.core.wmem_max`; a smaller result is logged with
 /// the setting to raise.
 pub const RELAY_SOCKET_BUFFER: usize = 1 << 20;
 
 /// Binds a UDP socket, asking for `buffer` bytes of kernel buffer each way.
-fn bind_udp(addr: SocketAddr, buffer: Option<usize>) -> Result<std::net::UdpSocket> {
+fn bind_udp(addr: SocketAddr, want: usize) -> Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let io = |source| TransportError::Io {
         path: format!("udp {addr}").into(),
@@ -124,31 +125,29 @@ fn bind_udp(addr: SocketAddr, buffer: Option<usize>) -> Result<std::net::UdpSock
     };
     let socket =
         Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP)).map_err(io)?;
-    if let Some(want) = buffer {
-        // A refused size is not fatal: the socket works with the default, and the
-        // log says what it got. (Linux reports twice the size asked, counting its
-        // own bookkeeping, so a granted request reads as at least `want`.)
-        let recv = socket
-            .set_recv_buffer_size(want)
-            .and_then(|()| socket.recv_buffer_size());
-        let send = socket
-            .set_send_buffer_size(want)
-            .and_then(|()| socket.send_buffer_size());
-        for (dir, got, sysctl) in [
-            ("receive", recv, "net.core.rmem_max"),
-            ("send", send, "net.core.wmem_max"),
-        ] {
-            match got {
-                Ok(got) if got >= want => tracing::debug!(dir, got, "UDP socket buffer"),
-                Ok(got) => tracing::warn!(
-                    dir,
-                    want,
-                    got,
-                    "UDP socket buffer smaller than asked; raise {sysctl}"
-                ),
-                Err(e) => {
-                    tracing::warn!(dir, want, error = %e, "could not size the UDP socket buffer")
-                }
+    // A refused size is not fatal: the socket works with the default, and the
+    // log says what it got. (Linux reports twice the size asked, counting its
+    // own bookkeeping, so a granted request reads as at least `want`.)
+    let recv = socket
+        .set_recv_buffer_size(want)
+        .and_then(|()| socket.recv_buffer_size());
+    let send = socket
+        .set_send_buffer_size(want)
+        .and_then(|()| socket.send_buffer_size());
+    for (dir, got, sysctl) in [
+        ("receive", recv, "net.core.rmem_max"),
+        ("send", send, "net.core.wmem_max"),
+    ] {
+        match got {
+            Ok(got) if got >= want => tracing::debug!(dir, got, "UDP socket buffer"),
+            Ok(got) => tracing::warn!(
+                dir,
+                want,
+                got,
+                "UDP socket buffer smaller than asked; raise {sysctl}"
+            ),
+            Err(e) => {
+                tracing::warn!(dir, want, error = %e, "could not size the UDP socket buffer")
             }
         }
     }
