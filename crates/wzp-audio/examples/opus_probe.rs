@@ -74,16 +74,9 @@ fn main() {
     for (name, cfg) in cases {
         let mut enc = OpusEncoder::new(cfg).unwrap();
         let mut dec = OpusDecoder::new().unwrap();
-        let mut pkt = vec![0u8; 1275];
         let mut out = vec![0.0; 960];
         let (t, c) = (Instant::now(), cpu_ns());
-        let packets: Vec<Vec<u8>> = frames
-            .iter()
-            .map(|f| {
-                let n = enc.encode(f, &mut pkt).unwrap();
-                pkt[..n].to_vec()
-            })
-            .collect();
+        let packets = encode_all(&frames, |f, pkt| enc.encode(f, pkt).unwrap());
         let n = packets.len() as f64;
         let enc_wall = t.elapsed().as_secs_f64() / n * 1e6;
         let enc_cpu = cpu_ns().zip(c).map(|(b, a)| (b - a) as f64 / n / 1e3);
@@ -105,6 +98,22 @@ fn main() {
     modes(&frames);
 }
 
+/// Encodes every frame with `encode` (which writes a packet into its buffer and
+/// returns the length), one packet each.
+fn encode_all(
+    frames: &[&[f32]],
+    mut encode: impl FnMut(&[f32], &mut [u8]) -> usize,
+) -> Vec<Vec<u8>> {
+    let mut pkt = vec![0u8; 1275];
+    frames
+        .iter()
+        .map(|f| {
+            let n = encode(f, &mut pkt);
+            pkt[..n].to_vec()
+        })
+        .collect()
+}
+
 /// libopus's modes at the same bitrates: cost per frame, and the decoded clip.
 fn modes(frames: &[&[f32]]) {
     let dir = std::env::var("WZP_PROBE_WAV_DIR").unwrap_or_else(|_| "/tmp".into());
@@ -124,15 +133,9 @@ fn modes(frames: &[&[f32]]) {
                 enc.set_complexity(cx).unwrap();
                 enc.set_max_bandwidth(bw).unwrap();
                 let mut dec = Decoder::new(Channels::Mono, SampleRate::Hz48000).unwrap();
-                let mut pkt = vec![0u8; 1275];
                 let c = cpu_ns();
-                let packets: Vec<Vec<u8>> = frames
-                    .iter()
-                    .map(|f| {
-                        let n = enc.encode_float_to_slice(f, &mut pkt).unwrap();
-                        pkt[..n].to_vec()
-                    })
-                    .collect();
+                let packets =
+                    encode_all(frames, |f, pkt| enc.encode_float_to_slice(f, pkt).unwrap());
                 let n = packets.len() as f64;
                 let per = |a: Option<u64>, b: Option<u64>| {
                     b.zip(a).map_or("-".into(), |(b, a)| {
