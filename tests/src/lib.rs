@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rand_core::OsRng;
 use wzp_crypto::Identity;
-use wzp_engine::{CallConfig, Event, Events, RelayConfig, VideoSink};
+use wzp_engine::{Call, CallConfig, EndReason, Event, Events, RelayConfig, VideoSink};
 use wzp_proto::ParticipantId;
 use wzp_relay::{RelayArgs, RelayHandle, Settings};
 use wzp_transport::{RelayIdentity, Trust};
@@ -224,6 +224,24 @@ pub async fn wait_event(
             }
         }
     }
+}
+
+/// Hangs up two calls, waits for both to end and for their [`drain`]s to finish,
+/// and returns how the first ended.
+pub async fn hang_up_both(
+    a: Call,
+    b: Call,
+    drains: (
+        tokio::task::JoinHandle<Vec<Event>>,
+        tokio::task::JoinHandle<Vec<Event>>,
+    ),
+) -> EndReason {
+    a.hang_up().expect("hang up");
+    b.hang_up().expect("hang up");
+    let ended = a.wait().await;
+    b.wait().await;
+    let _ = (drains.0.await, drains.1.await);
+    ended
 }
 
 /// Keeps draining `events` in the background so the channel never grows, and returns

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use wzp_audio::{EncoderConfig, OpusEncoder, ToneSource, WavSource};
-use wzp_e2e::{CounterSink, SharedSink, TestRelay, drain, tone_power, wait_event};
+use wzp_e2e::{CounterSink, SharedSink, TestRelay, drain, hang_up_both, tone_power, wait_event};
 use wzp_engine::{Call, CallState, CallTarget, EndReason, Event, Listener, MediaIo, NullVideoSink};
 use wzp_proto::{CodecId, Datagram, MediaType};
 use wzp_video::SyntheticSource;
@@ -582,11 +582,7 @@ async fn an_unanswered_call_is_missed_and_a_live_source_switch_reaches_the_peer(
     // makes packets late, the jitter buffer deepens, and protection adds its hold), so a
     // fixed wait failed once in CI with the end of the 660 Hz tone still in the window.
     hears_within("a after the switch", &sa, &[880.0], &[660.0]).await;
-    a.hang_up().expect("hang up");
-    b.hang_up().expect("hang up");
-    a.wait().await;
-    b.wait().await;
-    let _ = (da.await, db.await);
+    hang_up_both(a, b, (da, db)).await;
 }
 
 /// A camera that works for a few frames, then fails as an unplugged one does.
@@ -643,11 +639,7 @@ async fn a_camera_that_fails_mid_call_is_an_event_and_the_call_goes_on() {
     keyed(&mut eb).await;
     let (da, db) = (drain(ea), drain(eb));
     hears_within("b after a's camera failed", &sb, &[440.0], &[660.0]).await;
-    a.hang_up().expect("hang up");
-    b.hang_up().expect("hang up");
-    assert_eq!(a.wait().await, EndReason::LocalHangup);
-    b.wait().await;
-    let _ = (da.await, db.await);
+    assert_eq!(hang_up_both(a, b, (da, db)).await, EndReason::LocalHangup);
 }
 
 /// A microphone whose headset is pulled out after half a second: its device reports
@@ -719,11 +711,7 @@ async fn an_unplugged_microphone_is_reported_with_the_device_the_call_moved_to()
     .await;
     let (da, db) = (drain(ea), drain(eb));
     hears_within("b after a's microphone moved", &sb, &[440.0], &[660.0]).await;
-    a.hang_up().expect("hang up");
-    b.hang_up().expect("hang up");
-    assert_eq!(a.wait().await, EndReason::LocalHangup);
-    b.wait().await;
-    let _ = (da.await, db.await);
+    assert_eq!(hang_up_both(a, b, (da, db)).await, EndReason::LocalHangup);
 }
 
 /// A camera that says when it is closed (dropped), as a device's light would.
@@ -832,11 +820,7 @@ async fn camera_off_closes_the_camera_and_on_opens_one_again() {
         .expect("open");
     a.camera(true).expect("on");
     wait_frames(off_at + 10, "video after the camera came back").await;
-    a.hang_up().expect("hang up");
-    b.hang_up().expect("hang up");
-    a.wait().await;
-    b.wait().await;
-    let _ = (da.await, db.await);
+    hang_up_both(a, b, (da, db)).await;
     assert!(
         closed2.load(std::sync::atomic::Ordering::SeqCst),
         "closed at the end of the call"
@@ -921,9 +905,5 @@ async fn echo_cancellation_removes_the_far_end_from_what_we_send() {
         voice > 2.5e-3 * 0.5,
         "A's own voice did not pass the echo canceller: {voice:e}"
     );
-    a.hang_up().expect("hang up");
-    b.hang_up().expect("hang up");
-    a.wait().await;
-    b.wait().await;
-    let _ = (da.await, db.await);
+    hang_up_both(a, b, (da, db)).await;
 }
